@@ -1,0 +1,228 @@
+package cpu
+
+import (
+	"runtime"
+	"sync"
+)
+
+// This file is the fast float32 GEMM, C = op(A)·op(B), row-major, where op(A) is (M, K) and op(B) is
+// (K, N). It is the Goto/BLIS scheme in miniature:
+//
+//   - B is packed in kc×NR panels (NR = 16 columns, row by row), A in MR×kc panels (MR = 6 rows,
+//     column by column), both zero-padded at the edges, so one micro-kernel serves NN, NT and TN;
+//   - the micro-kernel keeps a 6×16 tile of C in twelve AVX2 registers and runs over kc, one rank-1
+//     update per k (gemm_amd64.s), or a pure-Go loop where AVX2/FMA is missing;
+//   - K is cut into blocks of KC so a packed B block stays in L2; C accumulates across K blocks in a
+//     fixed order;
+//   - the N dimension is split across goroutines in whole NR panels. Each element of C is computed by
+//     exactly one goroutine, in the same order of k whatever the number of workers, so results are
+//     bit-identical for any GOMAXPROCS.
+//
+// GemmNaive below stays as the oracle the tests compare against.
+
+const (
+	mr = 6
+	nr = 16
+	kc = 256 // K block: a kc×NR panel of B is 16 KiB, an MR×kc panel of A 6 KiB
+
+	// parallelMin is the flop count below which splitting across goroutines costs more than it saves.
+	parallelMin = 1 << 18
+)
+
+// GemmNaive is the oracle: C (M, N) = op(A) · op(B), overwriting C. With tA, A is stored (K, M) with
+// leading dimension lda; otherwise (M, K). With tB, B is stored (N, K); otherwise (K, N).
+func GemmNaive(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	for i := range M {
+		for j := range N {
+			var s float32
+			for k := range K {
+				var x, y float32
+				if tA {
+					x = a[k*lda+i]
+				} else {
+					x = a[i*lda+k]
+				}
+				if tB {
+					y = b[j*ldb+k]
+				} else {
+					y = b[k*ldb+j]
+				}
+				s += x * y
+			}
+			c[i*ldc+j] = s
+		}
+	}
+}
+
+// Gemm computes C (M, N) = op(A) · op(B), overwriting C; arguments as for GemmNaive.
+func Gemm(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if M == 0 || N == 0 {
+		return
+	}
+	if K == 0 {
+		for i := range M {
+			clear(c[i*ldc:][:N])
+		}
+		return
+	}
+	panels := (N + nr - 1) / nr
+	workers := min(runtime.GOMAXPROCS(0), panels)
+	if M*N*K < parallelMin || workers < 2 {
+		gemmRange(tA, tB, M, N, K, a, lda, b, ldb, c, ldc, 0, N)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		j0 := panels * w / workers * nr
+		j1 := min(panels*(w+1)/workers*nr, N)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gemmRange(tA, tB, M, N, K, a, lda, b, ldb, c, ldc, j0, j1)
+		}()
+	}
+	wg.Wait()
+}
+
+// packBuf holds one worker's packed panels; pooled so that steady-state training allocates nothing.
+type packBuf struct{ a, b []float32 }
+
+var packPool = sync.Pool{New: func() any { return new(packBuf) }}
+
+// gemmRange computes columns j0..j1-1 of C.
+func gemmRange(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, j0, j1 int) {
+	buf := packPool.Get().(*packBuf)
+	defer packPool.Put(buf)
+	nc := j1 - j0
+	np := (nc + nr - 1) / nr
+	mp := (M + mr - 1) / mr
+	if need := np * nr * kc; cap(buf.b) < need {
+		buf.b = make([]float32, need)
+	}
+	if need := mp * mr * kc; cap(buf.a) < need {
+		buf.a = make([]float32, need)
+	}
+	var tile [mr * nr]float32
+	for p0 := 0; p0 < K; p0 += kc {
+		kb := min(kc, K-p0)
+		bp := buf.b[:np*nr*kb]
+		packB(bp, tB, b, ldb, p0, kb, j0, nc)
+		ap := buf.a[:mp*mr*kb]
+		packA(ap, tA, a, lda, p0, kb, M)
+		acc := p0 > 0
+		for jp := range np {
+			j := j0 + jp*nr
+			w := min(nr, j1-j)
+			bpan := bp[jp*nr*kb:][:nr*kb]
+			for ip := range mp {
+				i := ip * mr
+				h := min(mr, M-i)
+				apan := ap[ip*mr*kb:][:mr*kb]
+				if h == mr && w == nr {
+					kernel(kb, apan, bpan, c[i*ldc+j:], ldc, acc)
+					continue
+				}
+				// Edge tile: compute the full 6×16 into a scratch tile, then copy the valid part.
+				if acc {
+					for r := range h {
+						copy(tile[r*nr:][:w], c[(i+r)*ldc+j:][:w])
+					}
+				}
+				kernel(kb, apan, bpan, tile[:], nr, acc)
+				for r := range h {
+					copy(c[(i+r)*ldc+j:][:w], tile[r*nr:][:w])
+				}
+			}
+		}
+	}
+}
+
+// packA packs rows 0..M-1, k = p0..p0+kb-1 of op(A) into MR-row panels: panel ip holds, for each k,
+// the MR values op(A)[ip·MR + r][k], zero past row M.
+func packA(dst []float32, tA bool, a []float32, lda, p0, kb, M int) {
+	mp := (M + mr - 1) / mr
+	for ip := range mp {
+		pan := dst[ip*mr*kb:][:mr*kb]
+		i0 := ip * mr
+		h := min(mr, M-i0)
+		if tA {
+			// op(A)[i][k] = a[k*lda+i]: rows of the stored matrix are contiguous in i.
+			for k := range kb {
+				src := a[(p0+k)*lda+i0:][:h]
+				d := pan[k*mr:][:mr]
+				copy(d, src)
+				clear(d[h:])
+			}
+			continue
+		}
+		for r := range h {
+			src := a[(i0+r)*lda+p0:][:kb]
+			for k, v := range src {
+				pan[k*mr+r] = v
+			}
+		}
+		for r := h; r < mr; r++ {
+			for k := range kb {
+				pan[k*mr+r] = 0
+			}
+		}
+	}
+}
+
+// packB packs k = p0..p0+kb-1, columns j0..j0+nc-1 of op(B) into NR-column panels: panel jp holds,
+// for each k, the NR values op(B)[k][j0 + jp·NR + c], zero past column j0+nc.
+func packB(dst []float32, tB bool, b []float32, ldb, p0, kb, j0, nc int) {
+	np := (nc + nr - 1) / nr
+	for jp := range np {
+		pan := dst[jp*nr*kb:][:nr*kb]
+		jj := j0 + jp*nr
+		w := min(nr, nc-jp*nr)
+		if !tB {
+			for k := range kb {
+				d := pan[k*nr:][:nr]
+				copy(d, b[(p0+k)*ldb+jj:][:w])
+				clear(d[w:])
+			}
+			continue
+		}
+		// op(B)[k][j] = b[j*ldb+k]: each stored row is one column of op(B).
+		for c := range w {
+			src := b[(jj+c)*ldb+p0:][:kb]
+			for k, v := range src {
+				pan[k*nr+c] = v
+			}
+		}
+		for c := w; c < nr; c++ {
+			for k := range kb {
+				pan[k*nr+c] = 0
+			}
+		}
+	}
+}
+
+// kernelGo is the portable micro-kernel: the 6×16 tile at c (leading dimension ldc) is set to, or
+// with acc incremented by, Σ_k a[k·6 + r]·b[k·16 + j].
+func kernelGo(kb int, a, b, c []float32, ldc int, acc bool) {
+	var t [mr][nr]float32
+	for k := range kb {
+		av := a[k*mr:][:mr]
+		bv := b[k*nr:][:nr]
+		for r := range mr {
+			x := av[r]
+			row := &t[r]
+			for j := range nr {
+				row[j] += x * bv[j]
+			}
+		}
+	}
+	for r := range mr {
+		dst := c[r*ldc:][:nr]
+		if acc {
+			for j := range nr {
+				dst[j] += t[r][j]
+			}
+		} else {
+			copy(dst, t[r][:])
+		}
+	}
+}

@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package cpu
+
+// HasAVX2 is false off amd64: the pure-Go micro-kernel runs.
+const HasAVX2 = false
+
+func kernel(kb int, a, b, c []float32, ldc int, acc bool) { kernelGo(kb, a, b, c, ldc, acc) }

@@ -1,0 +1,20 @@
+//go:build !cuda
+
+// Package cuda is dltrain's GPU backend through gorgonia.org/cu. This file stands in for it in builds
+// without the cuda tag, which is every build that does not go through `make build-cuda`.
+package cuda
+
+import (
+	"errors"
+
+	"github.com/dltrain/dltrain/internal/model"
+)
+
+// Built reports whether this binary was built with the CUDA backend.
+const Built = false
+
+// ErrNotBuilt is returned by New in builds without the cuda tag.
+var ErrNotBuilt = errors.New("cuda: built without CUDA: make build-cuda")
+
+// New would open the first GPU; in this build it always returns ErrNotBuilt.
+func New() (model.Backend, error) { return nil, ErrNotBuilt }

@@ -1,0 +1,68 @@
+package model
+
+import "github.com/dltrain/dltrain/internal/mnist"
+
+// Tensor is a float32 buffer owned by a Backend: host memory on the CPU, device memory on CUDA.
+type Tensor interface {
+	Len() int
+}
+
+// Data is a data set made resident on a Backend: uint8 pixels and labels, plus the order in which
+// batches are drawn from it.
+type Data interface {
+	N() int
+}
+
+// Backend is the set of ops the MLP is written against. The CPU backend (internal/cpu) and the CUDA
+// backend (internal/cuda) implement it op for op, with the same names and contracts.
+//
+// Argument order follows llm.c: outputs, then inputs and weights, then dimensions. Letters: B is the
+// batch, C the input features of a layer, OC its output features, K the number of classes.
+//
+// Overwrite or accumulate: every op here overwrites its outputs (dweight and dbias included: each
+// parameter is used once per step, so there is nothing to accumulate), except that the loss ops add
+// into stats.
+type Backend interface {
+	// Name is "cpu" or "cuda".
+	Name() string
+	// Alloc returns a zeroed tensor of n floats.
+	Alloc(n int) (Tensor, error)
+	// View is the n floats of t starting at off; writes through the view change t.
+	View(t Tensor, off, n int) Tensor
+	// Upload copies src into dst; Download copies src into dst. Lengths must match.
+	Upload(dst Tensor, src []float32) error
+	Download(dst []float32, src Tensor) error
+	// Zero sets every element of t to 0.
+	Zero(t Tensor)
+
+	// Resident copies a data set to the backend, kept as uint8.
+	Resident(s *mnist.Set) (Data, error)
+	// SetOrder sets the order batches are drawn in: batch rows start..start+B-1 are order[start..].
+	// len(order) must be d.N() and each entry in 0..N-1.
+	SetOrder(d Data, order []int32) error
+
+	// Gather fills x (B, 784) with images order[start : start+B], normalized as (p/255 − 0.5)/0.5.
+	Gather(x Tensor, d Data, start, B int)
+	// MatmulForward: out (B, OC) = inp (B, C) · weight (OC, C)ᵀ + bias (OC).
+	MatmulForward(out, inp, weight, bias Tensor, B, C, OC int)
+	// MatmulBackward: dinp (B, C) = dout (B, OC) · weight (OC, C); dweight (OC, C) = doutᵀ · inp;
+	// dbias (OC) = column sums of dout. dinp may be nil, and then it is not computed.
+	MatmulBackward(dinp, dweight, dbias, dout, inp, weight Tensor, B, C, OC int)
+	// ActivationForward: out = act(inp), N elements; out may be inp.
+	ActivationForward(out, inp Tensor, act Activation, N int)
+	// ActivationBackward: dinp = dout · act'(…), computed from the activation's output out; dinp may be
+	// dout.
+	ActivationBackward(dinp, dout, out Tensor, act Activation, N int)
+	// CrossEntropy: softmax cross-entropy of logits (B, K) against the labels of batch rows
+	// start..start+B-1. It writes dlogits = (softmax − onehot)/B and adds the summed loss to stats[0]
+	// and the count of correct argmax predictions to stats[1].
+	CrossEntropy(dlogits, stats, logits Tensor, d Data, start, B, K int)
+	// MSE: mean squared error of out (B, K) against one-hot labels, with PyTorch's mean over B·K. It
+	// writes dout = 2(out − onehot)/(B·K) and adds Σ_rows mean_k (out − onehot)² to stats[0] and the
+	// correct count to stats[1].
+	MSE(dout, stats, out Tensor, d Data, start, B, K int)
+	// SGDMomentum updates N parameters with PyTorch's SGD: v = μ·v + g; p −= lr·v.
+	SGDMomentum(params, velocity, grads Tensor, lr, mu float32, N int)
+	// Sync waits for queued work to finish (a no-op on the CPU).
+	Sync() error
+}

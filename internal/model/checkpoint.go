@@ -1,0 +1,430 @@
+package model
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/nlpodyssey/safetensors"
+)
+
+// The checkpoint is a safetensors file (https://github.com/huggingface/safetensors): an 8-byte
+// little-endian header length, a JSON header, then the raw little-endian float32 tensor bytes.
+// Tensors: fcN.weight (OC, C) and fcN.bias (OC) for layers N = 1…L, named as PyTorch names
+// nn.Linear attributes fc1…fcL, and fcN.weight.momentum / fcN.bias.momentum, SGD's momentum buffers.
+// The header's __metadata__ holds the keys below; tensors_sha256 is the SHA-256 of the whole data
+// section and is checked on load.
+
+// Format and FormatVersion identify dltrain checkpoints.
+const (
+	Format        = "dltrain.mlp"
+	FormatVersion = "1"
+	// maxHeader is safetensors' own limit on the JSON header.
+	maxHeader = 100_000_000
+)
+
+// Meta is what a checkpoint records besides the tensors.
+type Meta struct {
+	Hyper        Hyper
+	TestAccuracy float64 // after the last completed epoch; −1 if unknown
+}
+
+// Checkpoint is a Model with the training settings it was saved with.
+type Checkpoint struct {
+	*Model
+	Meta
+}
+
+// TensorName is the checkpoint name of layer l's (0-based) weight or bias: "fc1.weight", "fc2.bias"…
+func TensorName(l int, bias bool) string {
+	if bias {
+		return "fc" + strconv.Itoa(l+1) + ".bias"
+	}
+	return "fc" + strconv.Itoa(l+1) + ".weight"
+}
+
+const momentumSuffix = ".momentum"
+
+func f32bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+// Encode serializes a checkpoint to safetensors bytes.
+func Encode(c Checkpoint) ([]byte, error) {
+	m := c.Model
+	if err := m.Config.Validate(); err != nil {
+		return nil, err
+	}
+	views := map[string]safetensors.TensorView{}
+	for l := range m.Config.Layers() {
+		in, out := m.Config.Sizes[l], m.Config.Sizes[l+1]
+		wOff, bOff, _ := m.Config.Layout()
+		for _, t := range []struct {
+			name  string
+			shape []uint64
+			off   int
+			n     int
+		}{
+			{TensorName(l, false), []uint64{uint64(out), uint64(in)}, wOff[l], out * in},
+			{TensorName(l, true), []uint64{uint64(out)}, bOff[l], out},
+		} {
+			for _, src := range []struct {
+				suffix string
+				v      []float32
+			}{{"", m.Params}, {momentumSuffix, m.Velocity}} {
+				tv, err := safetensors.NewTensorView(safetensors.F32, t.shape, f32bytes(src.v[t.off:t.off+t.n]))
+				if err != nil {
+					return nil, fmt.Errorf("checkpoint: %s: %w", t.name, err)
+				}
+				views[t.name+src.suffix] = tv
+			}
+		}
+	}
+	meta := map[string]string{
+		"format":         Format,
+		"format_version": FormatVersion,
+		"arch":           m.Config.Arch(),
+		"activation":     m.Config.Activation.String(),
+		"loss":           m.Config.Loss.String(),
+		"norm_mean":      "0.5",
+		"norm_std":       "0.5",
+		"epoch":          strconv.Itoa(m.Epoch),
+		"step":           strconv.Itoa(m.Step),
+		"seed":           strconv.FormatUint(m.Seed, 10),
+		"epochs":         strconv.Itoa(c.Hyper.Epochs),
+		"batch_size":     strconv.Itoa(c.Hyper.BatchSize),
+		"lr":             strconv.FormatFloat(float64(c.Hyper.LR), 'g', -1, 32),
+		"momentum":       strconv.FormatFloat(float64(c.Hyper.Momentum), 'g', -1, 32),
+		"test_accuracy":  strconv.FormatFloat(c.TestAccuracy, 'g', -1, 64),
+	}
+	// The data section does not depend on the metadata, so hash it from a first pass.
+	first, err := safetensors.Serialize(views, meta)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	hl := binary.LittleEndian.Uint64(first)
+	sum := sha256.Sum256(first[8+hl:])
+	meta["tensors_sha256"] = hex.EncodeToString(sum[:])
+	out, err := safetensors.Serialize(views, meta)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	return out, nil
+}
+
+// Save writes a checkpoint to path atomically: a temporary file in the same directory, fsync, rename
+// over path, then fsync of the directory. A crash at any point leaves either the old file or the new
+// one, never a mixture.
+func Save(path string, c Checkpoint) error {
+	b, err := Encode(c)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, b)
+}
+
+// TempPrefix starts the names of the temporary files WriteFileAtomic creates.
+const TempPrefix = ".dltrain-tmp-"
+
+// WriteFileAtomic writes b to path with the temp-file, fsync, rename, fsync-dir sequence.
+func WriteFileAtomic(path string, b []byte) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, TempPrefix+base+"-*")
+	if err != nil {
+		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(b); err != nil {
+		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("checkpoint: %s: fsync: %w", base, unwrapPath(err))
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		derr = d.Sync()
+		d.Close()
+		if derr != nil {
+			return fmt.Errorf("checkpoint: %s: fsync of directory: %w", base, derr)
+		}
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// MaxFile bounds the size of a checkpoint Load will read (the largest legal model, 64 layers of
+// 65536², would not fit anyway).
+const MaxFile = 8 << 30
+
+// Load reads and validates a checkpoint file.
+func Load(path string) (Checkpoint, error) {
+	name := filepath.Base(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, unwrapPath(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, unwrapPath(err))
+	}
+	if !st.Mode().IsRegular() {
+		return Checkpoint{}, fmt.Errorf("checkpoint: %s: not a regular file", name)
+	}
+	if st.Size() > MaxFile {
+		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %d bytes, larger than the %d-byte limit", name, st.Size(), int64(MaxFile))
+	}
+	b := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, err)
+	}
+	c, err := Decode(b)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Decode parses and validates safetensors bytes as a dltrain checkpoint. Errors are one line and carry
+// no file name; Load adds it.
+func Decode(b []byte) (Checkpoint, error) {
+	if len(b) < 8 {
+		return Checkpoint{}, fmt.Errorf("%d bytes, too short for a safetensors header", len(b))
+	}
+	hl := binary.LittleEndian.Uint64(b)
+	if hl > maxHeader {
+		return Checkpoint{}, fmt.Errorf("header length %d exceeds the %d-byte limit", hl, maxHeader)
+	}
+	if hl > uint64(len(b)-8) {
+		return Checkpoint{}, fmt.Errorf("header length %d exceeds the file's %d bytes", hl, len(b))
+	}
+	hdr := b[8 : 8+hl]
+	if len(hdr) == 0 || hdr[0] != '{' {
+		return Checkpoint{}, errors.New("header is not a JSON object (does not start with '{')")
+	}
+	if !utf8.Valid(hdr) {
+		return Checkpoint{}, errors.New("header is not valid UTF-8")
+	}
+	if err := checkDuplicateKeys(hdr); err != nil {
+		return Checkpoint{}, err
+	}
+	st, err := safetensors.Deserialize(b)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("invalid safetensors: %v", err)
+	}
+	_, meta, err := safetensors.ReadMetadata(b)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("invalid safetensors: %v", err)
+	}
+	return fromSafetensors(st, meta.Metadata(), b[8+hl:])
+}
+
+// checkDuplicateKeys walks the header's top level and its __metadata__, rejecting repeated keys,
+// which encoding/json would silently collapse.
+func checkDuplicateKeys(hdr []byte) error {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(hdr, &top); err != nil {
+		return fmt.Errorf("header is not valid JSON: %v", err)
+	}
+	for _, obj := range [][]byte{hdr, top["__metadata__"]} {
+		if len(obj) == 0 {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(obj))
+		if _, err := dec.Token(); err != nil { // {
+			return fmt.Errorf("header is not valid JSON: %v", err)
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return fmt.Errorf("header is not valid JSON: %v", err)
+			}
+			k, _ := tok.(string)
+			if seen[k] {
+				return fmt.Errorf("duplicate key %q in header", k)
+			}
+			seen[k] = true
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return fmt.Errorf("header is not valid JSON: %v", err)
+			}
+		}
+	}
+	return nil
+}
+
+func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []byte) (Checkpoint, error) {
+	if md["format"] != Format {
+		return Checkpoint{}, fmt.Errorf("not a dltrain checkpoint (format %q, want %q)", md["format"], Format)
+	}
+	if md["format_version"] != FormatVersion {
+		return Checkpoint{}, fmt.Errorf("checkpoint format version %q, this build reads %q", md["format_version"], FormatVersion)
+	}
+	sizes, err := ParseArch(md["arch"])
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
+	}
+	act, err := ParseActivation(md["activation"])
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
+	}
+	loss, err := ParseLoss(md["loss"])
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
+	}
+	cfg := Config{Sizes: sizes, Activation: act, Loss: loss}
+	if err := cfg.Validate(); err != nil {
+		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
+	}
+	if md["norm_mean"] != "0.5" || md["norm_std"] != "0.5" {
+		return Checkpoint{}, fmt.Errorf("metadata: normalization mean %q std %q, this build uses 0.5/0.5", md["norm_mean"], md["norm_std"])
+	}
+	var ints [4]int64
+	for i, k := range []string{"epoch", "step", "epochs", "batch_size"} {
+		v, err := strconv.ParseInt(md[k], 10, 64)
+		if err != nil || v < 0 || v > math.MaxInt32*1024 {
+			return Checkpoint{}, fmt.Errorf("metadata: bad %s %q", k, md[k])
+		}
+		ints[i] = v
+	}
+	seed, err := strconv.ParseUint(md["seed"], 10, 64)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("metadata: bad seed %q", md["seed"])
+	}
+	var floats [3]float64
+	for i, k := range []string{"lr", "momentum", "test_accuracy"} {
+		v, err := strconv.ParseFloat(md[k], 64)
+		if err != nil {
+			return Checkpoint{}, fmt.Errorf("metadata: bad %s %q", k, md[k])
+		}
+		floats[i] = v
+	}
+	want, err := hex.DecodeString(md["tensors_sha256"])
+	if err != nil || len(want) != sha256.Size {
+		return Checkpoint{}, fmt.Errorf("metadata: bad tensors_sha256 %q", md["tensors_sha256"])
+	}
+	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], want) {
+		return Checkpoint{}, fmt.Errorf("tensor data SHA-256 %x does not match the header's %x: the file is corrupt or was modified", sum[:8], want[:8])
+	}
+
+	// Every expected tensor, with its shape, and nothing else. The sizes come from the validated
+	// architecture and each is checked against the file's real bytes before anything is copied.
+	P := cfg.NumParams()
+	if int64(P)*8 > int64(len(data)) {
+		return Checkpoint{}, fmt.Errorf("architecture %s needs %d bytes of tensors, the file has %d", cfg.Arch(), int64(P)*8, len(data))
+	}
+	m := &Model{Config: cfg, Params: make([]float32, P), Velocity: make([]float32, P),
+		Epoch: int(ints[0]), Step: int(ints[1]), Seed: seed}
+	wOff, bOff, _ := cfg.Layout()
+	expected := 0
+	for l := range cfg.Layers() {
+		in, out := cfg.Sizes[l], cfg.Sizes[l+1]
+		for _, t := range []struct {
+			name  string
+			shape []uint64
+			off   int
+		}{
+			{TensorName(l, false), []uint64{uint64(out), uint64(in)}, wOff[l]},
+			{TensorName(l, true), []uint64{uint64(out)}, bOff[l]},
+		} {
+			for _, dst := range []struct {
+				suffix string
+				v      []float32
+			}{{"", m.Params}, {momentumSuffix, m.Velocity}} {
+				name := t.name + dst.suffix
+				tv, ok := st.Tensor(name)
+				if !ok {
+					return Checkpoint{}, fmt.Errorf("missing tensor %s for architecture %s", name, cfg.Arch())
+				}
+				expected++
+				if tv.DType() != safetensors.F32 {
+					return Checkpoint{}, fmt.Errorf("tensor %s has dtype %s, want F32", name, tv.DType())
+				}
+				if !equalShape(tv.Shape(), t.shape) {
+					return Checkpoint{}, fmt.Errorf("tensor %s has shape %v, want %v for architecture %s", name, tv.Shape(), t.shape, cfg.Arch())
+				}
+				raw := tv.Data()
+				v := dst.v[t.off : t.off+len(raw)/4]
+				for i := range v {
+					x := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+					if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+						return Checkpoint{}, fmt.Errorf("tensor %s holds %v at index %d", name, x, i)
+					}
+					v[i] = x
+				}
+			}
+		}
+	}
+	if st.Len() != expected {
+		for _, n := range st.Names() {
+			if _, ok := expectedName(cfg, n); !ok {
+				return Checkpoint{}, fmt.Errorf("unexpected tensor %q for architecture %s", n, cfg.Arch())
+			}
+		}
+	}
+	h := Hyper{Epochs: int(ints[2]), BatchSize: int(ints[3]), LR: float32(floats[0]), Momentum: float32(floats[1])}
+	return Checkpoint{Model: m, Meta: Meta{Hyper: h, TestAccuracy: floats[2]}}, nil
+}
+
+func expectedName(cfg Config, name string) (int, bool) {
+	for l := range cfg.Layers() {
+		for _, b := range []bool{false, true} {
+			n := TensorName(l, b)
+			if name == n || name == n+momentumSuffix {
+				return l, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func equalShape(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

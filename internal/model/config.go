@@ -1,0 +1,181 @@
+// Package model holds dltrain's MLP: its configuration, parameters and PyTorch-equivalent
+// initialization, the backend interface that CPU and CUDA implement op for op, the training loop,
+// evaluation and the checkpoint format.
+//
+// Progress leaves this package only through callbacks: it never prints.
+package model
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Activation is the hidden-layer nonlinearity.
+type Activation int
+
+// The activations dltrain supports.
+const (
+	ReLU Activation = iota
+	Sigmoid
+	Tanh
+)
+
+var activationNames = []string{"relu", "sigmoid", "tanh"}
+
+func (a Activation) String() string {
+	if a < 0 || int(a) >= len(activationNames) {
+		return fmt.Sprintf("activation(%d)", int(a))
+	}
+	return activationNames[a]
+}
+
+// ParseActivation maps "relu", "sigmoid" or "tanh" to an Activation.
+func ParseActivation(s string) (Activation, error) {
+	for i, n := range activationNames {
+		if strings.EqualFold(s, n) {
+			return Activation(i), nil
+		}
+	}
+	return 0, fmt.Errorf("model: unknown activation %q (want relu, sigmoid or tanh)", s)
+}
+
+// Loss is the training objective.
+type Loss int
+
+// The losses dltrain supports. CrossEntropy fuses the softmax; MSE compares raw outputs to one-hot
+// targets with PyTorch's mean reduction over all B·10 elements.
+const (
+	CrossEntropy Loss = iota
+	MSE
+)
+
+var lossNames = []string{"ce", "mse"}
+
+func (l Loss) String() string {
+	if l < 0 || int(l) >= len(lossNames) {
+		return fmt.Sprintf("loss(%d)", int(l))
+	}
+	return lossNames[l]
+}
+
+// ParseLoss maps "ce" (or "cross-entropy") and "mse" to a Loss.
+func ParseLoss(s string) (Loss, error) {
+	switch strings.ToLower(s) {
+	case "ce", "cross-entropy", "crossentropy":
+		return CrossEntropy, nil
+	case "mse":
+		return MSE, nil
+	}
+	return 0, fmt.Errorf("model: unknown loss %q (want ce or mse)", s)
+}
+
+// Input and Classes are MNIST's fixed input width and class count.
+const (
+	Input   = 784
+	Classes = 10
+)
+
+// MaxWidth bounds every layer width, so that a hostile or mistyped configuration cannot ask for an
+// absurd allocation.
+const MaxWidth = 1 << 16
+
+// Config describes an MLP: Sizes are the layer widths from input to output, e.g. [784 128 10].
+type Config struct {
+	Sizes      []int
+	Activation Activation
+	Loss       Loss
+}
+
+// NewConfig builds a Config for MNIST with the given hidden widths.
+func NewConfig(hidden []int, act Activation, loss Loss) Config {
+	sizes := append([]int{Input}, hidden...)
+	return Config{Sizes: append(sizes, Classes), Activation: act, Loss: loss}
+}
+
+// ParseHidden parses a comma-separated list of hidden widths such as "512,256". An empty string means
+// no hidden layer (a linear classifier).
+func ParseHidden(s string) ([]int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > MaxWidth {
+			return nil, fmt.Errorf("model: bad hidden width %q (want integers 1..%d, comma-separated)", f, MaxWidth)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if len(c.Sizes) < 2 {
+		return fmt.Errorf("model: need at least 2 layer sizes, have %d", len(c.Sizes))
+	}
+	if len(c.Sizes) > 66 {
+		return fmt.Errorf("model: %d layers, at most 64 hidden layers", len(c.Sizes)-2)
+	}
+	if c.Sizes[0] != Input || c.Sizes[len(c.Sizes)-1] != Classes {
+		return fmt.Errorf("model: architecture %s must start at %d and end at %d", c.Arch(), Input, Classes)
+	}
+	for _, s := range c.Sizes {
+		if s < 1 || s > MaxWidth {
+			return fmt.Errorf("model: layer width %d out of range 1..%d", s, MaxWidth)
+		}
+	}
+	if c.Activation < ReLU || c.Activation > Tanh {
+		return fmt.Errorf("model: bad activation %v", c.Activation)
+	}
+	if c.Loss < CrossEntropy || c.Loss > MSE {
+		return fmt.Errorf("model: bad loss %v", c.Loss)
+	}
+	return nil
+}
+
+// Arch writes the layer sizes as "784-128-10".
+func (c Config) Arch() string {
+	parts := make([]string, len(c.Sizes))
+	for i, s := range c.Sizes {
+		parts[i] = strconv.Itoa(s)
+	}
+	return strings.Join(parts, "-")
+}
+
+// ParseArch is the inverse of Arch.
+func ParseArch(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, "-") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > MaxWidth {
+			return nil, fmt.Errorf("model: bad architecture %q", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Layers is the number of linear layers.
+func (c Config) Layers() int { return len(c.Sizes) - 1 }
+
+// Layout gives the offsets of each layer's weight (OC, C) and bias (OC) in the flat parameter vector,
+// and the total length. Weights come first in each layer, then the bias, layer after layer.
+func (c Config) Layout() (wOff, bOff []int, total int) {
+	for l := 0; l < c.Layers(); l++ {
+		in, out := c.Sizes[l], c.Sizes[l+1]
+		wOff = append(wOff, total)
+		total += out * in
+		bOff = append(bOff, total)
+		total += out
+	}
+	return wOff, bOff, total
+}
+
+// NumParams is the total number of float32 parameters.
+func (c Config) NumParams() int {
+	_, _, n := c.Layout()
+	return n
+}

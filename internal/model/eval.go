@@ -1,0 +1,98 @@
+package model
+
+import (
+	"github.com/dltrain/dltrain/internal/mnist"
+)
+
+// Eval is a model's score on a data set.
+type Eval struct {
+	N         int
+	Loss      float64               // mean loss per sample
+	Accuracy  float64               // 0..1
+	PerClass  [Classes]float64      // accuracy on the samples of each true class, 0..1
+	Confusion [Classes][Classes]int // [true][predicted] counts
+}
+
+// Evaluate scores m on s with backend be.
+func Evaluate(be Backend, m *Model, s *mnist.Set) (Eval, error) {
+	net, err := NewNet(be, m.Config, min(evalBatch, max(s.N, 1)))
+	if err != nil {
+		return Eval{}, err
+	}
+	if err := net.Load(m); err != nil {
+		return Eval{}, err
+	}
+	d, err := be.Resident(s)
+	if err != nil {
+		return Eval{}, err
+	}
+	return net.Evaluate(d)
+}
+
+// Evaluate runs the net over all of d in its natural order, in batches of up to MaxB. The training loop
+// and the eval command share this code, so they report the same numbers for the same weights.
+func (n *Net) Evaluate(d Data) (Eval, error) {
+	N := d.N()
+	ev := Eval{N: N}
+	order := make([]int32, N)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	if err := n.be.SetOrder(d, order); err != nil {
+		return ev, err
+	}
+	labels := labelsOf(d, N)
+	n.ResetStats()
+	logits := make([]float32, n.MaxB*Classes)
+	correct := 0
+	for start := 0; start < N; start += n.MaxB {
+		B := min(n.MaxB, N-start)
+		n.Forward(d, start, B)
+		n.Loss(d, start, B)
+		if err := n.Logits(logits[:B*Classes], B); err != nil {
+			return ev, err
+		}
+		for b := range B {
+			row := logits[b*Classes:][:Classes]
+			pred := 0
+			for j, v := range row {
+				if v > row[pred] {
+					pred = j
+				}
+			}
+			y := labels[start+b]
+			ev.Confusion[y][pred]++
+			if pred == int(y) {
+				correct++
+			}
+		}
+	}
+	loss, _, err := n.Stats()
+	if err != nil {
+		return ev, err
+	}
+	if N > 0 {
+		ev.Loss = loss / float64(N)
+		ev.Accuracy = float64(correct) / float64(N)
+	}
+	for c := range Classes {
+		tot := 0
+		for _, k := range ev.Confusion[c] {
+			tot += k
+		}
+		if tot > 0 {
+			ev.PerClass[c] = float64(ev.Confusion[c][c]) / float64(tot)
+		}
+	}
+	return ev, nil
+}
+
+// Labeled is implemented by Data that can hand back its labels in natural order (both backends do:
+// labels are kept on the host as well, 60 KB).
+type Labeled interface {
+	Labels() []uint8
+}
+
+func labelsOf(d Data, N int) []uint8 {
+	return d.(Labeled).Labels()[:N]
+}

@@ -1,0 +1,40 @@
+package model
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/nlpodyssey/safetensors"
+)
+
+// ExportSafetensors encodes the weights alone, named and shaped as PyTorch names the layers of an
+// nn.Module with attributes fc1…fcL: fcN.weight (OC, C) and fcN.bias (OC), float32. The seed's Net
+// loads the result with load_state_dict(safetensors.torch.load_file(path)).
+func ExportSafetensors(c Checkpoint) ([]byte, error) {
+	m := c.Model
+	views := map[string]safetensors.TensorView{}
+	for l := range m.Config.Layers() {
+		in, out := m.Config.Sizes[l], m.Config.Sizes[l+1]
+		w, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(out), uint64(in)}, f32bytes(m.Weight(l)))
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		b, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(out)}, f32bytes(m.Bias(l)))
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		views[TensorName(l, false)] = w
+		views[TensorName(l, true)] = b
+	}
+	meta := map[string]string{
+		"format":        "pt",
+		"producer":      "dltrain",
+		"arch":          m.Config.Arch(),
+		"activation":    m.Config.Activation.String(),
+		"loss":          m.Config.Loss.String(),
+		"normalization": "(x/255 - 0.5) / 0.5",
+		"epoch":         strconv.Itoa(m.Epoch),
+		"test_accuracy": strconv.FormatFloat(c.TestAccuracy, 'g', -1, 64),
+	}
+	return safetensors.Serialize(views, meta)
+}

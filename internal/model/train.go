@@ -1,0 +1,200 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/dltrain/dltrain/internal/mnist"
+)
+
+// Hyper holds the optimization settings.
+type Hyper struct {
+	Epochs    int     // train until this many epochs are complete (counting epochs already in the model)
+	BatchSize int     // rows per step; the last batch of an epoch may be smaller
+	LR        float32 // SGD learning rate
+	Momentum  float32 // SGD momentum μ
+}
+
+// Validate checks the settings.
+func (h Hyper) Validate() error {
+	switch {
+	case h.Epochs < 1:
+		return fmt.Errorf("model: epochs %d, want ≥ 1", h.Epochs)
+	case h.BatchSize < 1 || h.BatchSize > 1<<16:
+		return fmt.Errorf("model: batch size %d, want 1..65536", h.BatchSize)
+	case !(h.LR > 0) || math.IsInf(float64(h.LR), 0):
+		return fmt.Errorf("model: learning rate %v, want > 0", h.LR)
+	case !(h.Momentum >= 0 && h.Momentum < 1):
+		return fmt.Errorf("model: momentum %v, want 0 ≤ μ < 1", h.Momentum)
+	}
+	return nil
+}
+
+// Progress is a running view of the current epoch, handed to Trainer.OnProgress.
+type Progress struct {
+	Epoch, Epochs    int
+	Done, Total      int     // samples seen this epoch, of Total
+	Loss             float64 // mean training loss so far this epoch
+	Accuracy         float64 // training accuracy so far this epoch, 0..1
+	SamplesPerSecond float64
+}
+
+// EpochResult is what one epoch produced; its JSON form is the --metrics line format.
+type EpochResult struct {
+	Epoch            int     `json:"epoch"`
+	TrainLoss        float64 `json:"train_loss"`
+	TrainAccuracy    float64 `json:"train_accuracy"`
+	TestLoss         float64 `json:"test_loss"`
+	TestAccuracy     float64 `json:"test_accuracy"`
+	Seconds          float64 `json:"seconds"`
+	SamplesPerSecond float64 `json:"samples_per_second"`
+}
+
+// DivergedError reports a NaN or Inf training loss.
+type DivergedError struct {
+	Epoch, Step int
+	Loss        float64
+}
+
+func (e *DivergedError) Error() string {
+	return fmt.Sprintf("model: training diverged: loss is %v at epoch %d, step %d", e.Loss, e.Epoch, e.Step)
+}
+
+// Trainer trains a Model on a Backend. Progress goes out only through the callbacks.
+type Trainer struct {
+	Backend Backend
+	Model   *Model
+	Hyper   Hyper
+
+	// OnProgress, if set, is called every ProgressEvery steps (default 20) and after the last step of
+	// each epoch. On a GPU each call costs a small device-to-host read.
+	OnProgress    func(Progress)
+	ProgressEvery int
+	// OnEpoch, if set, is called after each epoch's evaluation; the model's Params hold that epoch's
+	// weights. An error stops training and is returned.
+	OnEpoch func(EpochResult) error
+}
+
+// shuffleStream separates the shuffle RNG from the initialization RNG of the same seed.
+const shuffleStream = 0x73687566666c65 // "shuffle"
+
+// EpochOrder returns the sample order for one epoch: a permutation of 0..n-1 from a PCG seeded by
+// (seed, epoch), so any epoch's order can be recomputed without replaying earlier ones.
+func EpochOrder(seed uint64, epoch, n int, order []int32) []int32 {
+	order = order[:0]
+	for i := range n {
+		order = append(order, int32(i))
+	}
+	rng := rand.New(rand.NewPCG(seed, shuffleStream+uint64(epoch)))
+	rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	return order
+}
+
+// evalBatch is the batch size used for evaluation.
+const evalBatch = 1000
+
+// Run trains from the model's current epoch until Hyper.Epochs are complete, evaluating on test after
+// every epoch. It stops between steps when ctx is cancelled and returns ctx's error; the model then
+// holds the weights of the last complete step.
+func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
+	h, m, be := t.Hyper, t.Model, t.Backend
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	if train.N == 0 || test.N == 0 {
+		return errors.New("model: empty training or test set")
+	}
+	net, err := NewNet(be, m.Config, max(h.BatchSize, min(evalBatch, test.N)))
+	if err != nil {
+		return err
+	}
+	if err := net.Load(m); err != nil {
+		return err
+	}
+	dtrain, err := be.Resident(train)
+	if err != nil {
+		return err
+	}
+	dtest, err := be.Resident(test)
+	if err != nil {
+		return err
+	}
+	every := t.ProgressEvery
+	if every <= 0 {
+		every = 20
+	}
+	order := make([]int32, 0, train.N)
+	for m.Epoch < h.Epochs {
+		epoch := m.Epoch + 1
+		order = EpochOrder(m.Seed, epoch, train.N, order)
+		if err := be.SetOrder(dtrain, order); err != nil {
+			return err
+		}
+		net.ResetStats()
+		t0 := time.Now()
+		steps := (train.N + h.BatchSize - 1) / h.BatchSize
+		for s := range steps {
+			if err := ctx.Err(); err != nil {
+				return t.stop(net, err)
+			}
+			start := s * h.BatchSize
+			B := min(h.BatchSize, train.N-start)
+			net.Forward(dtrain, start, B)
+			net.Loss(dtrain, start, B)
+			net.Backward(B)
+			net.Update(h.LR, h.Momentum)
+			m.Step++
+			if (s+1)%every == 0 || s == steps-1 {
+				loss, correct, err := net.Stats()
+				if err != nil {
+					return err
+				}
+				done := start + B
+				if math.IsNaN(loss) || math.IsInf(loss, 0) {
+					return &DivergedError{Epoch: epoch, Step: m.Step, Loss: loss}
+				}
+				if t.OnProgress != nil {
+					t.OnProgress(Progress{Epoch: epoch, Epochs: h.Epochs, Done: done, Total: train.N,
+						Loss: loss / float64(done), Accuracy: float64(correct) / float64(done),
+						SamplesPerSecond: float64(done) / time.Since(t0).Seconds()})
+				}
+			}
+		}
+		if err := be.Sync(); err != nil {
+			return err
+		}
+		secs := time.Since(t0).Seconds()
+		loss, correct, err := net.Stats()
+		if err != nil {
+			return err
+		}
+		if err := net.Store(m); err != nil {
+			return err
+		}
+		m.Epoch = epoch
+		ev, err := net.Evaluate(dtest)
+		if err != nil {
+			return err
+		}
+		res := EpochResult{Epoch: epoch, TrainLoss: loss / float64(train.N), TrainAccuracy: float64(correct) / float64(train.N),
+			TestLoss: ev.Loss, TestAccuracy: ev.Accuracy, Seconds: secs, SamplesPerSecond: float64(train.N) / secs}
+		if t.OnEpoch != nil {
+			if err := t.OnEpoch(res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// stop saves the weights of the last complete step into the model before returning err.
+func (t *Trainer) stop(net *Net, err error) error {
+	if serr := net.Store(t.Model); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return err
+}
