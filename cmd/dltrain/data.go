@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dltrain/dltrain/internal/cuda"
+	"github.com/dltrain/dltrain/internal/mnist"
+	"github.com/dltrain/dltrain/internal/model"
+
+	"github.com/dltrain/dltrain/internal/cpu"
+)
+
+// loadData finds and reads MNIST from dir (resolved with mnist.Dir), turning failures into data
+// errors with a hint.
+func loadData(dirFlag string) (train, test *mnist.Set, err error) {
+	dir := mnist.Dir(dirFlag)
+	files, err := mnist.Find(dir)
+	if err != nil {
+		hint := "run 'make data' to fetch MNIST into ./data, or point --data or $DLTRAIN_DATA at a directory holding the four IDX files"
+		if !errors.Is(err, mnist.ErrNotFound) {
+			hint = ""
+		}
+		return nil, nil, withCode(exitData, err, hint)
+	}
+	train, test, err = mnist.Load(files)
+	if err != nil {
+		return nil, nil, withCode(exitData, err, "re-run 'make data' to replace damaged files")
+	}
+	return train, test, nil
+}
+
+// pickBackend resolves --device. With auto it falls back to the CPU, saying so on stderr.
+func pickBackend(device string, io *IO) (model.Backend, error) {
+	switch device {
+	case "cpu":
+		return &cpu.Backend{}, nil
+	case "cuda":
+		be, err := cuda.New()
+		if err != nil {
+			return nil, withCode(exitError, err, "use --device cpu, or build with 'make build-cuda' on a machine with the CUDA toolkit")
+		}
+		return be, nil
+	case "auto":
+		be, err := cuda.New()
+		if err == nil {
+			return be, nil
+		}
+		if cuda.Built {
+			fmt.Fprintf(io.Err, "dltrain: no usable GPU (%v); using the CPU\n", err)
+		} else {
+			fmt.Fprintln(io.Err, "dltrain: built without CUDA; using the CPU")
+		}
+		return &cpu.Backend{}, nil
+	}
+	return nil, usageErr("unknown --device %q (want cpu, auto or cuda)", device)
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dltrain/dltrain/internal/mnist"
+	"github.com/dltrain/dltrain/internal/model"
+	"github.com/nlpodyssey/safetensors"
+)
+
+// testFactory returns a Factory with buffer IO and the committed real-MNIST subset as its data.
+func testFactory() (*Factory, *bytes.Buffer, *bytes.Buffer) {
+	var out, errb bytes.Buffer
+	f := &Factory{IO: &IO{In: strings.NewReader(""), Out: &out, Err: &errb},
+		LoadData: func(string) (*mnist.Set, *mnist.Set, error) {
+			return mnist.Load(mnist.SubsetFiles("../../testdata/mnist-subset"))
+		}}
+	return f, &out, &errb
+}
+
+func TestTrainFlags(t *testing.T) {
+	cases := []struct {
+		args  string
+		check func(o *TrainOptions) bool
+	}{
+		{"", func(o *TrainOptions) bool {
+			return o.Epochs == 10 && o.BatchSize == 100 && o.LR == 0.01 && o.Momentum == 0.9 && o.Hidden == "128" &&
+				o.Activation == "relu" && o.Loss == "ce" && o.Seed == 1 && o.Out == "model.bin" && o.Device == "auto" && !o.Quiet
+		}},
+		{"--epochs 3 --batch-size 64 --lr 0.1 --momentum 0.5", func(o *TrainOptions) bool {
+			return o.Epochs == 3 && o.BatchSize == 64 && o.LR == 0.1 && o.Momentum == 0.5
+		}},
+		{"--hidden 512,256 --activation tanh --loss mse --seed 7", func(o *TrainOptions) bool {
+			return o.Hidden == "512,256" && o.Activation == "tanh" && o.Loss == "mse" && o.Seed == 7
+		}},
+		{"--data /d --out m2.bin --device cpu --metrics m.jsonl -q", func(o *TrainOptions) bool {
+			return o.Data == "/d" && o.Out == "m2.bin" && o.Device == "cpu" && o.Metrics == "m.jsonl" && o.Quiet
+		}},
+	}
+	for _, c := range cases {
+		f, _, _ := testFactory()
+		var got *TrainOptions
+		cmd := NewCmdTrain(f, func(o *TrainOptions) error { got = o; return nil })
+		cmd.SetArgs(strings.Fields(c.args))
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("train %s: %v", c.args, err)
+		}
+		if !c.check(got) {
+			t.Errorf("train %s parsed to %+v", c.args, *got)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args string
+		code int
+		want string
+	}{
+		{"train --epochs x", exitUsage, "invalid argument"},
+		{"train --epochs 0 --device cpu", exitUsage, "epochs 0"},
+		{"train --hidden 12,x --device cpu", exitUsage, "bad hidden width"},
+		{"train --activation gelu --device cpu", exitUsage, "unknown activation"},
+		{"train --loss hinge --device cpu", exitUsage, "unknown loss"},
+		{"train --device tpu", exitUsage, "unknown --device"},
+		{"train --lr -1 --device cpu", exitUsage, "learning rate"},
+		{"train extra", exitUsage, "unknown command"},
+		{"eval", exitUsage, "accepts 1 arg"},
+		{"frobnicate", exitUsage, "unknown command"},
+		{"train --device cuda", exitError, "built without CUDA: make build-cuda"},
+	} {
+		f, _, errb := testFactory()
+		code := Main(strings.Fields(c.args), f)
+		if code != c.code || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("dltrain %s: exit %d, stderr %q; want exit %d and %q", c.args, code, errb.String(), c.code, c.want)
+		}
+	}
+}
+
+func TestMissingDataHint(t *testing.T) {
+	f, _, errb := testFactory()
+	f.LoadData = loadData
+	code := Main([]string{"train", "--device", "cpu", "--data", t.TempDir()}, f)
+	if code != exitData || !strings.Contains(errb.String(), "make data") {
+		t.Fatalf("train with empty --data: exit %d, stderr %q; want %d and a 'make data' hint", code, errb.String(), exitData)
+	}
+	// A corrupt official file is a data error too.
+	dir := t.TempDir()
+	for _, n := range []string{mnist.TrainImagesName, mnist.TrainLabelsName, mnist.TestImagesName, mnist.TestLabelsName} {
+		os.WriteFile(filepath.Join(dir, n+".gz"), []byte("junk"), 0o644)
+	}
+	errb.Reset()
+	code = Main([]string{"eval", "model.bin", "--data", dir}, f)
+	if code != exitModel { // the model file is checked first
+		t.Fatalf("eval of a missing model: exit %d, want %d (%s)", code, exitModel, errb.String())
+	}
+}
+
+// TestTrainEvalExport runs the verbs end to end on the real-MNIST subset: train writes a checkpoint and
+// metrics, eval reproduces the last epoch's accuracy exactly, export writes PyTorch-named weights.
+func TestTrainEvalExport(t *testing.T) {
+	dir := t.TempDir()
+	ckpt, metrics := filepath.Join(dir, "m.bin"), filepath.Join(dir, "m.jsonl")
+	f, out, errb := testFactory()
+	code := Main([]string{"train", "--epochs", "3", "--device", "auto", "--out", ckpt, "--metrics", metrics}, f)
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "model written to "+ckpt) || !strings.Contains(errb.String(), "epoch 3/3") ||
+		!strings.Contains(errb.String(), "built without CUDA; using the CPU") {
+		t.Fatalf("train output:\n%s\n%s", out.String(), errb.String())
+	}
+	mf, err := os.Open(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []map[string]float64
+	sc := bufio.NewScanner(mf)
+	for sc.Scan() {
+		var m map[string]float64
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("metrics line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, m)
+	}
+	mf.Close()
+	if len(lines) != 3 {
+		t.Fatalf("metrics has %d lines, want 3", len(lines))
+	}
+	for _, k := range []string{"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "samples_per_second"} {
+		if _, ok := lines[2][k]; !ok {
+			t.Fatalf("metrics line lacks %q: %v", k, lines[2])
+		}
+	}
+	if a := lines[2]["test_accuracy"]; a <= 0.5 || a > 1 {
+		t.Fatalf("test_accuracy %v, want a fraction above 0.5", a)
+	}
+
+	f, out, errb = testFactory()
+	if code := Main([]string{"eval", ckpt, "--json"}, f); code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, errb.String())
+	}
+	var ev evalJSON
+	if err := json.Unmarshal(out.Bytes(), &ev); err != nil {
+		t.Fatalf("eval --json: %v: %s", err, out.String())
+	}
+	if ev.Accuracy != lines[2]["test_accuracy"] || ev.N != 1000 {
+		t.Fatalf("eval accuracy %v on %d, training's last epoch reported %v", ev.Accuracy, ev.N, lines[2]["test_accuracy"])
+	}
+
+	f, out, _ = testFactory()
+	if code := Main([]string{"eval", ckpt}, f); code != 0 || !strings.Contains(out.String(), "confusion") || !strings.Contains(out.String(), "accuracy  ") {
+		t.Fatalf("eval text: exit %d: %s", code, out.String())
+	}
+
+	f, out, errb = testFactory()
+	exp := filepath.Join(dir, "w.safetensors")
+	if code := Main([]string{"export", ckpt, "--format", "safetensors", "-o", exp}, f); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, errb.String())
+	}
+	b, err := os.ReadFile(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := safetensors.Deserialize(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := model.Load(ckpt)
+	if st.Len() != 4 {
+		t.Fatalf("export holds %v, want fc1/fc2 weight and bias", st.Names())
+	}
+	for l := range 2 {
+		for _, bias := range []bool{false, true} {
+			tv, ok := st.Tensor(model.TensorName(l, bias))
+			want := ck.Weight(l)
+			if bias {
+				want = ck.Bias(l)
+			}
+			if !ok || !bytes.Equal(tv.Data(), f32le(want)) {
+				t.Fatalf("export %s differs from the checkpoint", model.TensorName(l, bias))
+			}
+		}
+	}
+}
+
+func f32le(v []float32) []byte {
+	var b []byte
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	return b
+}
+
+func TestBadModelFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bad.bin")
+	os.WriteFile(p, []byte("not a model at all"), 0o644)
+	for _, args := range [][]string{{"eval", p}, {"export", p, "-o", filepath.Join(dir, "x")}} {
+		verb := args[0]
+		f, _, errb := testFactory()
+		code := Main(args, f)
+		if code != exitModel || !strings.Contains(errb.String(), "bad.bin") || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%s of a junk file: exit %d, stderr %q; want %d and one line naming the file", verb, code, errb.String(), exitModel)
+		}
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	f, out, _ := testFactory()
+	if code := Main([]string{"version"}, f); code != 0 || !strings.Contains(out.String(), "backends: cpu") || !strings.Contains(out.String(), "cuda: not built") {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+	for _, verb := range []string{"train", "eval", "export", "version"} {
+		f, out, _ := testFactory()
+		if code := Main([]string{verb, "--help"}, f); code != 0 || !strings.Contains(out.String(), "Examples:") {
+			t.Errorf("%s --help: exit %d, no Examples section:\n%s", verb, code, out.String())
+		}
+	}
+}

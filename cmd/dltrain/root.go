@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/dltrain/dltrain/internal/mnist"
+)
+
+// IO is where a command reads and writes; tests pass buffers.
+type IO struct {
+	In            io.Reader
+	Out, Err      io.Writer
+	ErrIsTerminal bool // stderr is a terminal: draw progress bars instead of plain lines
+}
+
+// Factory holds what every command needs from outside: its IO, and the data loader (tests inject the
+// committed MNIST subset).
+type Factory struct {
+	IO       *IO
+	LoadData func(dir string) (train, test *mnist.Set, err error)
+}
+
+// NewFactory is the production Factory: the process's stdio and the real data loader.
+func NewFactory() *Factory {
+	return &Factory{IO: stdIO(), LoadData: loadData}
+}
+
+func stdIO() *IO {
+	return &IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrIsTerminal: term.IsTerminal(int(os.Stderr.Fd()))}
+}
+
+// Exit codes, documented in the README.
+const (
+	exitOK          = 0
+	exitError       = 1 // anything not classified below
+	exitUsage       = 2 // bad flags or arguments
+	exitData        = 3 // MNIST data missing or invalid
+	exitModel       = 4 // model file missing, invalid or not writable
+	exitDiverged    = 5 // training loss became NaN or Inf
+	exitInterrupted = 130
+)
+
+// exitErr carries an exit code and an optional hint line for the user.
+type exitErr struct {
+	code int
+	err  error
+	hint string
+}
+
+func (e *exitErr) Error() string { return e.err.Error() }
+func (e *exitErr) Unwrap() error { return e.err }
+
+func usageErr(format string, a ...any) error {
+	return &exitErr{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
+func withCode(code int, err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &exitErr{code: code, err: err, hint: hint}
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	io := f.IO
+	root := &cobra.Command{
+		Use:   "dltrain",
+		Short: "Train MLPs on MNIST, on the CPU or an NVIDIA GPU",
+		Long: `dltrain trains multi-layer perceptrons on MNIST and evaluates and exports them.
+
+The data is read from --data DIR, else $DLTRAIN_DATA, else ./data; run 'make data' to fetch the
+official files through the Go module proxy. Nothing is downloaded at run time.`,
+		Example: `  dltrain train --epochs 10
+  dltrain eval model.bin
+  dltrain version`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitErr{code: exitUsage, err: err, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
+	})
+	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdVersion(io))
+	return root
+}
+
+// Main runs the command line and turns errors into exit codes; it is the only place that does.
+func Main(args []string, f *Factory) int {
+	io := f.IO
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(io.Err, "dltrain: %v\n", err)
+	var ee *exitErr
+	if errors.As(err, &ee) {
+		if ee.hint != "" {
+			fmt.Fprintf(io.Err, "hint: %s\n", ee.hint)
+		}
+		return ee.code
+	}
+	// cobra's own argument errors ("unknown command", "accepts 1 arg") are usage errors.
+	if isCobraUsage(err) {
+		fmt.Fprintln(io.Err, "hint: see 'dltrain --help'")
+		return exitUsage
+	}
+	return exitError
+}
+
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
