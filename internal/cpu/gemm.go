@@ -103,12 +103,24 @@ func gemmRange(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb 
 		buf.a = make([]float32, need)
 	}
 	var tile [mr * nr]float32
-	for p0 := 0; p0 < K; p0 += kc {
-		kb := min(kc, K-p0)
+	// Cut K into equal blocks of at most kc (784 → 4 × 196, not 3 × 256 + 16).
+	nk := (K + kc - 1) / kc
+	step := (K + nk - 1) / nk
+	for p0 := 0; p0 < K; p0 += step {
+		kb := min(step, K-p0)
 		bp := buf.b[:np*nr*kb]
 		packB(bp, tB, b, ldb, p0, kb, j0, nc)
+		// Where op(A) is A itself and the assembly kernel runs, full 6-row panels are read in place and
+		// only a ragged last panel is packed.
+		direct := !tA && hasStrided && HasAVX2
 		ap := buf.a[:mp*mr*kb]
-		packA(ap, tA, a, lda, p0, kb, M)
+		if direct {
+			if full := M / mr * mr; full < M {
+				packA(ap[full*kb:][:mr*kb], tA, a[full*lda:], lda, p0, kb, M-full)
+			}
+		} else {
+			packA(ap, tA, a, lda, p0, kb, M)
+		}
 		acc := p0 > 0
 		for jp := range np {
 			j := j0 + jp*nr
@@ -119,8 +131,16 @@ func gemmRange(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb 
 				h := min(mr, M-i)
 				apan := ap[ip*mr*kb:][:mr*kb]
 				if h == mr && w == nr {
-					kernel(kb, apan, bpan, c[i*ldc+j:], ldc, acc)
+					if direct {
+						kernelStrided(kb, a[i*lda+p0:], lda, bpan, c[i*ldc+j:], ldc, acc)
+					} else {
+						kernel(kb, apan, bpan, c[i*ldc+j:], ldc, acc)
+					}
 					continue
+				}
+				if direct && h == mr {
+					// A full-height panel in a ragged column: pack this one panel.
+					packA(apan, false, a[i*lda:], lda, p0, kb, mr)
 				}
 				// Edge tile: compute the full 6×16 into a scratch tile, then copy the valid part.
 				if acc {
@@ -155,15 +175,24 @@ func packA(dst []float32, tA bool, a []float32, lda, p0, kb, M int) {
 			}
 			continue
 		}
-		for r := range h {
-			src := a[(i0+r)*lda+p0:][:kb]
-			for k, v := range src {
-				pan[k*mr+r] = v
-			}
-		}
-		for r := h; r < mr; r++ {
+		if h == mr {
+			// Six row streams read in step, the panel written sequentially.
+			r0, r1, r2 := a[i0*lda+p0:][:kb], a[(i0+1)*lda+p0:][:kb], a[(i0+2)*lda+p0:][:kb]
+			r3, r4, r5 := a[(i0+3)*lda+p0:][:kb], a[(i0+4)*lda+p0:][:kb], a[(i0+5)*lda+p0:][:kb]
 			for k := range kb {
-				pan[k*mr+r] = 0
+				d := pan[k*mr:][:mr]
+				d[0], d[1], d[2], d[3], d[4], d[5] = r0[k], r1[k], r2[k], r3[k], r4[k], r5[k]
+			}
+			continue
+		}
+		for k := range kb {
+			d := pan[k*mr:][:mr]
+			for r := range mr {
+				if r < h {
+					d[r] = a[(i0+r)*lda+p0+k]
+				} else {
+					d[r] = 0
+				}
 			}
 		}
 	}
@@ -185,17 +214,18 @@ func packB(dst []float32, tB bool, b []float32, ldb, p0, kb, j0, nc int) {
 			}
 			continue
 		}
-		// op(B)[k][j] = b[j*ldb+k]: each stored row is one column of op(B).
+		// op(B)[k][j] = b[j*ldb+k]: each stored row is one column of op(B). Read the w rows in step
+		// and write the panel sequentially.
+		var rows [nr][]float32
 		for c := range w {
-			src := b[(jj+c)*ldb+p0:][:kb]
-			for k, v := range src {
-				pan[k*nr+c] = v
-			}
+			rows[c] = b[(jj+c)*ldb+p0:][:kb]
 		}
-		for c := w; c < nr; c++ {
-			for k := range kb {
-				pan[k*nr+c] = 0
+		for k := range kb {
+			d := pan[k*nr:][:nr]
+			for c := range w {
+				d[c] = rows[c][k]
 			}
+			clear(d[w:])
 		}
 	}
 }

@@ -20,3 +20,24 @@ func kernel(kb int, a, b, c []float32, ldc int, acc bool) {
 	}
 	kernelGo(kb, a, b, c, ldc, acc)
 }
+
+// fmaPeak runs n iterations of 12 register-only 8-wide FMAs (192 flops each); for measuring the peak.
+//
+//go:noescape
+func fmaPeak(n int)
+
+// kernel6x16s is kernel6x16 reading A in place: row r starts at a + r·lda.
+//
+//go:noescape
+func kernel6x16s(kb int, a *float32, lda int, b, c *float32, ldc int, acc bool)
+
+// hasStrided reports whether kernelStrided exists, so gemmRange can skip packing A.
+const hasStrided = true
+
+// kernelStrided is the micro-kernel with an unpacked A: a holds 6 rows of kb floats, lda apart.
+func kernelStrided(kb int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
+	_ = a[(mr-1)*lda+kb-1]
+	_ = b[nr*kb-1]
+	_ = c[(mr-1)*ldc+nr-1]
+	kernel6x16s(kb, &a[0], lda, &b[0], &c[0], ldc, acc)
+}

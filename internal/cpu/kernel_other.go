@@ -6,3 +6,9 @@ package cpu
 const HasAVX2 = false
 
 func kernel(kb int, a, b, c []float32, ldc int, acc bool) { kernelGo(kb, a, b, c, ldc, acc) }
+
+const hasStrided = false
+
+func kernelStrided(kb int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
+	panic("cpu: kernelStrided without AVX2")
+}

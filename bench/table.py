@@ -1,0 +1,35 @@
+"""Prints bench.sh's result table from the files it collected: dl.jsonl, gemm.txt, torch.json."""
+import json
+import re
+import statistics
+import sys
+
+out, torch, rss = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = [json.loads(l) for l in open(out + "/dl.jsonl")]
+secs = [r["seconds"] for r in rows]
+med = statistics.median(secs)
+gemm = {}
+for line in open(out + "/gemm.txt"):
+    m = re.match(r"Benchmark(\S+?)(?:-\d+)?\s+\d+\s+\d+ ns/op\s+([\d.]+) GFLOP/s", line)
+    if m:
+        gemm[m.group(1)] = float(m.group(2))
+peak = gemm.pop("PeakFMA", None)
+
+
+def pct(xs):
+    return " ".join("%.2f" % (100 * x) for x in xs) + " %"
+
+
+print("\n| what | value |\n|---|---|")
+print("| dltrain CPU epoch, median of %d | %.3f s (%s) |" % (len(secs), med, ", ".join("%.3f" % s for s in secs)))
+print("| dltrain test accuracy per epoch | %s |" % pct(r["test_accuracy"] for r in rows))
+print("| dltrain peak RSS (/usr/bin/time -v) | %.0f MB |" % (int(rss) / 1024))
+if peak:
+    print("| FMA peak (register-only AVX2 FMAs on every core) | %.1f GFLOP/s |" % peak)
+for k, v in gemm.items():
+    print("| %s | %.1f GFLOP/s%s |" % (k, v, " (%.0f%% of peak)" % (100 * v / peak) if peak else ""))
+if torch:
+    t = json.load(open(torch))
+    print("| PyTorch %s resident epoch, median of %d (%d threads) | %.3f s |" % (t["torch"], t["epochs"], t["threads"], t["median_epoch_s"]))
+    print("| PyTorch test accuracy per epoch | %s |" % pct(t["test_acc"]))
+    print("| speed-up, PyTorch / dltrain | %.1fx |" % (t["median_epoch_s"] / med))
