@@ -16,10 +16,11 @@ type EvalOptions struct {
 	IO       *IO
 	LoadData func(dir string) (train, test *mnist.Set, err error)
 
-	Model  string
-	Data   string
-	Device string
-	JSON   bool
+	Model   string
+	KeyFile string
+	Data    string
+	Device  string
+	JSON    bool
 }
 
 // NewCmdEval builds 'dltrain eval'.
@@ -44,6 +45,7 @@ accuracy and the 10x10 confusion matrix (rows are the true class, columns the pr
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	fl.StringVar(&opts.Data, "data", "", "MNIST directory (default $DLTRAIN_DATA, else ./data)")
 	fl.StringVar(&opts.Device, "device", "cpu", "cpu, cuda, or auto")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
@@ -62,9 +64,13 @@ type evalJSON struct {
 }
 
 func evalRun(opts *EvalOptions) error {
-	ck, err := model.Load(opts.Model)
+	key, err := loadKey(opts.KeyFile)
 	if err != nil {
-		return withCode(exitModel, err, "")
+		return err
+	}
+	ck, err := model.Load(opts.Model, key)
+	if err != nil {
+		return modelErr(err)
 	}
 	be, err := pickBackend(opts.Device, opts.IO)
 	if err != nil {

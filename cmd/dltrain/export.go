@@ -13,9 +13,10 @@ import (
 type ExportOptions struct {
 	IO *IO
 
-	Model  string
-	Format string
-	Out    string
+	Model   string
+	KeyFile string
+	Format  string
+	Out     string
 }
 
 // NewCmdExport builds 'dltrain export'.
@@ -40,6 +41,7 @@ them with load_state_dict. The momentum buffers are left out.`,
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	fl.StringVar(&opts.Format, "format", "safetensors", "output format: safetensors")
 	fl.StringVarP(&opts.Out, "output", "o", "", "output file (default: MODEL with the format's extension)")
 	return cmd
@@ -56,9 +58,13 @@ func exportRun(opts *ExportOptions) error {
 			return usageErr("give -o: the default output name would overwrite %s", opts.Model)
 		}
 	}
-	ck, err := model.Load(opts.Model)
+	key, err := loadKey(opts.KeyFile)
 	if err != nil {
-		return withCode(exitModel, err, "")
+		return err
+	}
+	ck, err := model.Load(opts.Model, key)
+	if err != nil {
+		return modelErr(err)
 	}
 	b, err := model.ExportSafetensors(ck)
 	if err != nil {

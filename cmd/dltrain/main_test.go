@@ -174,7 +174,7 @@ func TestTrainEvalExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, _ := model.Load(ckpt)
+	ck, _ := model.Load(ckpt, nil)
 	if st.Len() != 4 {
 		t.Fatalf("export holds %v, want fc1/fc2 weight and bias", st.Names())
 	}

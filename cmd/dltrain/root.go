@@ -39,12 +39,12 @@ func stdIO() *IO {
 // Exit codes, documented in the README.
 const (
 	exitOK          = 0
-	exitError       = 1 // anything not classified below
-	exitUsage       = 2 // bad flags or arguments
-	exitData        = 3 // MNIST data missing or invalid
-	exitModel       = 4 // model file missing, invalid or not writable
-	exitDiverged    = 5 // training loss became NaN or Inf
-	exitInterrupted = 130
+	exitError       = 1   // anything not classified below
+	exitUsage       = 2   // bad flags or arguments
+	exitData        = 3   // MNIST data missing or invalid
+	exitModel       = 4   // model file missing, invalid or not writable
+	exitDiverged    = 5   // training loss became NaN or Inf
+	exitInterrupted = 130 // SIGINT (SIGTERM gives 143): the checkpoint was saved
 )
 
 // exitErr carries an exit code and an optional hint line for the user.
@@ -90,7 +90,7 @@ official files through the Go module proxy. Nothing is downloaded at run time.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitErr{code: exitUsage, err: err, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
 	})
-	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdVersion(io))
+	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdKeygen(f), NewCmdVersion(io))
 	return root
 }
 

@@ -6,6 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -21,20 +26,30 @@ type TrainOptions struct {
 	// LoadData reads the training and test sets; tests inject a small subset.
 	LoadData func(dir string) (train, test *mnist.Set, err error)
 	Context  context.Context
+	// Signals delivers SIGINT/SIGTERM; nil means the process's own (signal.Notify).
+	Signals <-chan os.Signal
+	// Exit ends the process at once on a second signal; nil means os.Exit.
+	Exit func(code int)
+	// Set reports whether a flag was given on the command line.
+	Set func(name string) bool
 
-	Epochs     int
-	BatchSize  int
-	LR         float64
-	Momentum   float64
-	Hidden     string
-	Activation string
-	Loss       string
-	Seed       uint64
-	Data       string
-	Out        string
-	Device     string
-	Metrics    string
-	Quiet      bool
+	Epochs          int
+	BatchSize       int
+	LR              float64
+	Momentum        float64
+	Hidden          string
+	Activation      string
+	Loss            string
+	Seed            uint64
+	Data            string
+	Out             string
+	Device          string
+	Metrics         string
+	Quiet           bool
+	Resume          string
+	CheckpointEvery int
+	Keep            int
+	KeyFile         string
 }
 
 // NewCmdTrain builds 'dltrain train'; runF, when not nil, replaces trainRun (for flag tests).
@@ -49,6 +64,14 @@ epoch, and save the weights and optimizer state to a safetensors checkpoint.
 The defaults are the classic setup: 784-128-10, ReLU, cross-entropy, SGD lr 0.01, momentum 0.9,
 batch 100, inputs normalized to (x-0.5)/0.5.
 
+--epochs is the total to reach: with --resume, training continues from the checkpoint's epoch (and
+step, if it stopped mid-epoch) with its architecture, seed and optimizer state, and gives the same
+weights as an uninterrupted run.
+
+--checkpoint-every N saves OUT-epochNNNN.bin (next to --out) every N epochs; --keep K keeps the K
+newest of them. The first SIGINT or SIGTERM finishes the current step, saves --out and exits 130 or
+143; a second one exits at once, leaving the last complete checkpoint as it was.
+
 --metrics FILE writes one JSON object per epoch, with the keys epoch, train_loss, train_accuracy,
 test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
 		Example: `  # the classic MNIST MLP, 10 epochs on the CPU
@@ -57,11 +80,16 @@ test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
   # a deeper tanh net, with per-epoch metrics
   dltrain train --hidden 512,256 --activation tanh --epochs 5 --metrics run.jsonl
 
-  # MSE on one-hot targets, data from another directory
-  dltrain train --loss mse --lr 0.1 --data /srv/mnist --out mse.bin`,
+  # checkpoint every 2 epochs, then resume an interrupted run up to 20 epochs
+  dltrain train --epochs 20 --checkpoint-every 2
+  dltrain train --resume model.bin --epochs 20
+
+  # an encrypted checkpoint
+  dltrain keygen -o my.key && dltrain train --key-file my.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Context = cmd.Context()
+			opts.Set = func(name string) bool { return cmd.Flags().Changed(name) }
 			if runF != nil {
 				return runF(opts)
 			}
@@ -69,7 +97,7 @@ test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&opts.Epochs, "epochs", 10, "number of epochs")
+	fl.IntVar(&opts.Epochs, "epochs", 10, "train until this many epochs are complete")
 	fl.IntVar(&opts.BatchSize, "batch-size", 100, "samples per SGD step")
 	fl.Float64Var(&opts.LR, "lr", 0.01, "learning rate")
 	fl.Float64Var(&opts.Momentum, "momentum", 0.9, "SGD momentum")
@@ -80,48 +108,112 @@ test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
 	fl.StringVar(&opts.Data, "data", "", "MNIST directory (default $DLTRAIN_DATA, else ./data)")
 	fl.StringVarP(&opts.Out, "out", "o", "model.bin", "checkpoint to write")
 	fl.StringVar(&opts.Device, "device", "auto", "cpu, cuda, or auto (the GPU when there is one)")
-	fl.StringVar(&opts.Metrics, "metrics", "", "write per-epoch metrics as JSON lines to this file")
+	fl.StringVar(&opts.Metrics, "metrics", "", "append per-epoch metrics as JSON lines to this file")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the final summary")
+	fl.StringVar(&opts.Resume, "resume", "", "continue training from this checkpoint")
+	fl.IntVar(&opts.CheckpointEvery, "checkpoint-every", 0, "also save OUT-epochNNNN.bin every N epochs (0: never)")
+	fl.IntVar(&opts.Keep, "keep", 3, "keep the K newest periodic checkpoints (0: keep all)")
+	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	return cmd
+}
+
+// setup builds the model and hyperparameters from the flags, or from the checkpoint with --resume.
+func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
+	set := opts.Set
+	if set == nil {
+		set = func(string) bool { return false }
+	}
+	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: float32(opts.LR), Momentum: float32(opts.Momentum)}
+	if opts.Resume == "" {
+		hidden, err := model.ParseHidden(opts.Hidden)
+		if err != nil {
+			return nil, hyper, usageErr("--hidden: %v", err)
+		}
+		act, err := model.ParseActivation(opts.Activation)
+		if err != nil {
+			return nil, hyper, usageErr("--activation: %v", err)
+		}
+		loss, err := model.ParseLoss(opts.Loss)
+		if err != nil {
+			return nil, hyper, usageErr("--loss: %v", err)
+		}
+		if err := hyper.Validate(); err != nil {
+			return nil, hyper, usageErr("%v", err)
+		}
+		m, err := model.New(model.NewConfig(hidden, act, loss), opts.Seed)
+		if err != nil {
+			return nil, hyper, usageErr("%v", err)
+		}
+		return m, hyper, nil
+	}
+
+	ck, err := model.Load(opts.Resume, key)
+	if err != nil {
+		return nil, hyper, modelErr(err)
+	}
+	for _, name := range []string{"hidden", "activation", "loss", "seed"} {
+		if set(name) {
+			return nil, hyper, usageErr("--%s cannot change on --resume: the checkpoint fixes the architecture and seed", name)
+		}
+	}
+	h := ck.Hyper
+	h.Epochs = opts.Epochs
+	if set("lr") {
+		h.LR = hyper.LR
+	}
+	if set("momentum") {
+		h.Momentum = hyper.Momentum
+	}
+	if set("batch-size") && opts.BatchSize != h.BatchSize {
+		if ck.EpochStep > 0 {
+			return nil, hyper, usageErr("--batch-size cannot change when resuming mid-epoch (the checkpoint is %d steps into epoch %d)", ck.EpochStep, ck.Epoch+1)
+		}
+		h.BatchSize = opts.BatchSize
+	}
+	if err := h.Validate(); err != nil {
+		return nil, hyper, usageErr("%v", err)
+	}
+	if ck.Epoch >= h.Epochs {
+		return nil, hyper, usageErr("%s already has %d epochs; ask for more with --epochs", opts.Resume, ck.Epoch)
+	}
+	return ck.Model, h, nil
 }
 
 func trainRun(opts *TrainOptions) error {
 	io := opts.IO
-	hidden, err := model.ParseHidden(opts.Hidden)
-	if err != nil {
-		return usageErr("--hidden: %v", err)
-	}
-	act, err := model.ParseActivation(opts.Activation)
-	if err != nil {
-		return usageErr("--activation: %v", err)
-	}
-	loss, err := model.ParseLoss(opts.Loss)
-	if err != nil {
-		return usageErr("--loss: %v", err)
-	}
-	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: float32(opts.LR), Momentum: float32(opts.Momentum)}
-	if err := hyper.Validate(); err != nil {
-		return usageErr("%v", err)
-	}
 	if opts.Out == "" {
 		return usageErr("--out must name a file")
+	}
+	if opts.CheckpointEvery < 0 || opts.Keep < 0 {
+		return usageErr("--checkpoint-every and --keep must be ≥ 0")
+	}
+	key, err := loadKey(opts.KeyFile)
+	if err != nil {
+		return err
 	}
 	be, err := pickBackend(opts.Device, io)
 	if err != nil {
 		return err
 	}
-	m, err := model.New(model.NewConfig(hidden, act, loss), opts.Seed)
+	m, hyper, err := opts.setup(key)
 	if err != nil {
-		return usageErr("%v", err)
+		return err
 	}
 	train, test, err := opts.LoadData(opts.Data)
 	if err != nil {
 		return err
 	}
+	for _, p := range removeStaleTemps(opts.Out) {
+		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", p)
+	}
 
 	var metrics *os.File
 	if opts.Metrics != "" {
-		metrics, err = os.Create(opts.Metrics)
+		flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		if opts.Resume != "" {
+			flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+		}
+		metrics, err = os.OpenFile(opts.Metrics, flags, 0o644)
 		if err != nil {
 			return fmt.Errorf("--metrics: %w", err)
 		}
@@ -129,9 +221,50 @@ func trainRun(opts *TrainOptions) error {
 	}
 
 	if !opts.Quiet {
-		fmt.Fprintf(io.Err, "training %s %s/%s on %s: %d train, %d test images, batch %d, lr %g, momentum %g\n",
-			m.Config.Arch(), act, loss, be.Name(), train.N, test.N, hyper.BatchSize, opts.LR, opts.Momentum)
+		from := ""
+		if opts.Resume != "" {
+			from = fmt.Sprintf(", resuming %s at epoch %d step %d", opts.Resume, m.Epoch+1, m.EpochStep)
+		}
+		fmt.Fprintf(io.Err, "training %s %s/%s on %s: %d train, %d test images, batch %d, lr %g, momentum %g%s\n",
+			m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name(), train.N, test.N, hyper.BatchSize, hyper.LR, hyper.Momentum, from)
 	}
+
+	// Signals: the first cancels the context (training stops after the current step and --out is
+	// saved); the second exits at once.
+	ctx, cancel := context.WithCancel(orBackground(opts.Context))
+	defer cancel()
+	sigs := opts.Signals
+	if sigs == nil {
+		c := make(chan os.Signal, 2)
+		signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(c)
+		sigs = c
+	}
+	exit := opts.Exit
+	if exit == nil {
+		exit = os.Exit
+	}
+	var caught os.Signal
+	caughtc := make(chan os.Signal, 1)
+	done := make(chan struct{}) // closed when trainRun returns
+	defer close(done)
+	go func() {
+		select {
+		case s := <-sigs:
+			caughtc <- s
+			fmt.Fprintf(io.Err, "\ndltrain: %v: finishing this step and saving %s (send it again to quit at once)\n", s, opts.Out)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(io.Err, "dltrain: %v again: quitting without saving; the last complete checkpoint is intact\n", s)
+			exit(signalCode(s))
+		case <-done:
+		}
+	}()
+
 	var bar *progressbar.ProgressBar
 	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper}
 	if !opts.Quiet && io.ErrIsTerminal {
@@ -139,7 +272,6 @@ func trainRun(opts *TrainOptions) error {
 			if bar == nil {
 				bar = progressbar.NewOptions(p.Total,
 					progressbar.OptionSetWriter(io.Err),
-					progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", p.Epoch, p.Epochs)),
 					progressbar.OptionSetWidth(30),
 					progressbar.OptionThrottle(100*time.Millisecond),
 					progressbar.OptionShowCount(),
@@ -150,7 +282,8 @@ func trainRun(opts *TrainOptions) error {
 			bar.Set(p.Done)
 		}
 	}
-	var last model.EpochResult
+	last := model.EpochResult{TestAccuracy: -1}
+	lastSaved := ""
 	start := time.Now()
 	tr.OnEpoch = func(r model.EpochResult) error {
 		if bar != nil {
@@ -168,24 +301,108 @@ func trainRun(opts *TrainOptions) error {
 				return fmt.Errorf("--metrics: %w", err)
 			}
 		}
+		if opts.CheckpointEvery > 0 && r.Epoch%opts.CheckpointEvery == 0 && r.Epoch < hyper.Epochs {
+			p := epochPath(opts.Out, r.Epoch)
+			ck := model.Checkpoint{Model: m, Meta: model.Meta{Hyper: hyper, TestAccuracy: r.TestAccuracy}}
+			if err := model.Save(p, ck, key); err != nil {
+				return withCode(exitModel, err, "")
+			}
+			lastSaved = p
+			for _, old := range pruneEpochFiles(opts.Out, opts.Keep) {
+				os.Remove(old)
+			}
+		}
 		return nil
 	}
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
+	err = tr.Run(ctx, train, test)
+	select {
+	case caught = <-caughtc:
+	default:
 	}
-	if err := tr.Run(ctx, train, test); err != nil {
+	save := func() error {
+		ck := model.Checkpoint{Model: m, Meta: model.Meta{Hyper: hyper, TestAccuracy: last.TestAccuracy}}
+		if err := model.Save(opts.Out, ck, key); err != nil {
+			return withCode(exitModel, err, "")
+		}
+		return nil
+	}
+	switch {
+	case caught != nil && errors.Is(err, context.Canceled):
+		if err := save(); err != nil {
+			return err
+		}
+		resume := fmt.Sprintf("dltrain train --resume %s --epochs %d", opts.Out, hyper.Epochs)
+		if opts.KeyFile != "" {
+			resume += " --key-file " + opts.KeyFile
+		}
+		return &exitErr{code: signalCode(caught),
+			err:  fmt.Errorf("interrupted by %v at epoch %d, step %d; checkpoint saved to %s", caught, m.Epoch+1, m.Step, opts.Out),
+			hint: "resume with: " + resume}
+	case err != nil:
 		var div *model.DivergedError
 		if errors.As(err, &div) {
-			return withCode(exitDiverged, err, "lower --lr; nothing was saved")
+			hint := "lower --lr; nothing was saved"
+			if lastSaved != "" {
+				hint = "lower --lr; the last good checkpoint is " + lastSaved
+			}
+			return withCode(exitDiverged, err, hint)
 		}
 		return err
 	}
-	ck := model.Checkpoint{Model: m, Meta: model.Meta{Hyper: hyper, TestAccuracy: last.TestAccuracy}}
-	if err := model.Save(opts.Out, ck); err != nil {
-		return withCode(exitModel, err, "")
+	if err := save(); err != nil {
+		return err
 	}
 	fmt.Fprintf(io.Out, "test accuracy %.2f%% after %d epochs (%.1fs); model written to %s\n",
 		100*last.TestAccuracy, last.Epoch, time.Since(start).Seconds(), opts.Out)
 	return nil
+}
+
+func orBackground(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
+}
+
+// signalCode is the shell's exit status for a process ended by s: 128 + the signal number.
+func signalCode(s os.Signal) int {
+	if s == syscall.SIGTERM {
+		return 143
+	}
+	return exitInterrupted
+}
+
+// epochPath names the periodic checkpoint of an epoch: model.bin → model-epoch0004.bin.
+func epochPath(out string, epoch int) string {
+	ext := filepath.Ext(out)
+	return fmt.Sprintf("%s-epoch%04d%s", strings.TrimSuffix(out, ext), epoch, ext)
+}
+
+// pruneEpochFiles returns the periodic checkpoints of out beyond the keep newest (keep 0: none).
+func pruneEpochFiles(out string, keep int) []string {
+	if keep <= 0 {
+		return nil
+	}
+	ext := filepath.Ext(out)
+	matches, _ := filepath.Glob(strings.TrimSuffix(out, ext) + "-epoch[0-9][0-9][0-9][0-9]*" + ext)
+	sort.Strings(matches) // zero-padded epochs sort in order
+	if len(matches) <= keep {
+		return nil
+	}
+	return matches[:len(matches)-keep]
+}
+
+// removeStaleTemps deletes temporary files that an interrupted save of out (or of its periodic
+// checkpoints) left in out's directory, and returns their names.
+func removeStaleTemps(out string) []string {
+	dir, base := filepath.Split(out)
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	matches, _ := filepath.Glob(filepath.Join(dir, model.TempPrefix+stem+"*"))
+	var removed []string
+	for _, m := range matches {
+		if os.Remove(m) == nil {
+			removed = append(removed, m)
+		}
+	}
+	return removed
 }

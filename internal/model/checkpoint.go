@@ -104,6 +104,7 @@ func Encode(c Checkpoint) ([]byte, error) {
 		"norm_std":       "0.5",
 		"epoch":          strconv.Itoa(m.Epoch),
 		"step":           strconv.Itoa(m.Step),
+		"epoch_step":     strconv.Itoa(m.EpochStep),
 		"seed":           strconv.FormatUint(m.Seed, 10),
 		"epochs":         strconv.Itoa(c.Hyper.Epochs),
 		"batch_size":     strconv.Itoa(c.Hyper.BatchSize),
@@ -129,13 +130,24 @@ func Encode(c Checkpoint) ([]byte, error) {
 // Save writes a checkpoint to path atomically: a temporary file in the same directory, fsync, rename
 // over path, then fsync of the directory. A crash at any point leaves either the old file or the new
 // one, never a mixture.
-func Save(path string, c Checkpoint) error {
+//
+// With a key, the safetensors bytes are sealed in the AES-256-GCM envelope (envelope.go).
+func Save(path string, c Checkpoint, key []byte) error {
 	b, err := Encode(c)
 	if err != nil {
 		return err
 	}
+	if key != nil {
+		if b, err = Seal(key, b); err != nil {
+			return fmt.Errorf("checkpoint: %s: %w", filepath.Base(path), err)
+		}
+	}
 	return WriteFileAtomic(path, b)
 }
+
+// beforeRename, when set by a test, runs between the temp file's fsync and the rename: the crash test
+// kills the process there.
+var beforeRename func()
 
 // TempPrefix starts the names of the temporary files WriteFileAtomic creates.
 const TempPrefix = ".dltrain-tmp-"
@@ -169,6 +181,9 @@ func WriteFileAtomic(path string, b []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
 	}
+	if beforeRename != nil {
+		beforeRename()
+	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
 	}
@@ -194,8 +209,9 @@ func unwrapPath(err error) error {
 // 65536², would not fit anyway).
 const MaxFile = 8 << 30
 
-// Load reads and validates a checkpoint file.
-func Load(path string) (Checkpoint, error) {
+// Load reads and validates a checkpoint file. An encrypted file needs its key; with a key, a plain
+// file is refused, since it carries no authentication.
+func Load(path string, key []byte) (Checkpoint, error) {
 	name := filepath.Base(path)
 	f, err := os.Open(path)
 	if err != nil {
@@ -215,6 +231,16 @@ func Load(path string) (Checkpoint, error) {
 	b := make([]byte, st.Size())
 	if _, err := io.ReadFull(f, b); err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, err)
+	}
+	switch enc := IsEncrypted(b); {
+	case enc && key == nil:
+		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, ErrEncrypted)
+	case enc:
+		if b, err = Open(key, b); err != nil {
+			return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, err)
+		}
+	case key != nil:
+		return Checkpoint{}, fmt.Errorf("checkpoint: %s: not encrypted, but a key was given (refusing an unauthenticated file)", name)
 	}
 	c, err := Decode(b)
 	if err != nil {
@@ -318,8 +344,8 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 	if md["norm_mean"] != "0.5" || md["norm_std"] != "0.5" {
 		return Checkpoint{}, fmt.Errorf("metadata: normalization mean %q std %q, this build uses 0.5/0.5", md["norm_mean"], md["norm_std"])
 	}
-	var ints [4]int64
-	for i, k := range []string{"epoch", "step", "epochs", "batch_size"} {
+	var ints [5]int64
+	for i, k := range []string{"epoch", "step", "epochs", "batch_size", "epoch_step"} {
 		v, err := strconv.ParseInt(md[k], 10, 64)
 		if err != nil || v < 0 || v > math.MaxInt32*1024 {
 			return Checkpoint{}, fmt.Errorf("metadata: bad %s %q", k, md[k])
@@ -353,7 +379,7 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 		return Checkpoint{}, fmt.Errorf("architecture %s needs %d bytes of tensors, the file has %d", cfg.Arch(), int64(P)*8, len(data))
 	}
 	m := &Model{Config: cfg, Params: make([]float32, P), Velocity: make([]float32, P),
-		Epoch: int(ints[0]), Step: int(ints[1]), Seed: seed}
+		Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed}
 	wOff, bOff, _ := cfg.Layout()
 	expected := 0
 	for l := range cfg.Layers() {

@@ -228,10 +228,10 @@ func checkpointOf(t *testing.T) model.Checkpoint {
 func TestCheckpointRoundTrip(t *testing.T) {
 	c := checkpointOf(t)
 	path := filepath.Join(t.TempDir(), "m.bin")
-	if err := model.Save(path, c); err != nil {
+	if err := model.Save(path, c, nil); err != nil {
 		t.Fatal(err)
 	}
-	got, err := model.Load(path)
+	got, err := model.Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestCheckpointFlippedByteRejected(t *testing.T) {
 		bad[pos] ^= 0x01
 		p := filepath.Join(dir, "flipped.bin")
 		os.WriteFile(p, bad, 0o644)
-		_, err := model.Load(p)
+		_, err := model.Load(p, nil)
 		if err == nil || !strings.Contains(err.Error(), "flipped.bin") || !strings.Contains(err.Error(), "SHA-256") {
 			t.Fatalf("Load(byte %d flipped) = %v, want a SHA-256 error naming the file", pos, err)
 		}

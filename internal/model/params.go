@@ -14,7 +14,10 @@ type Model struct {
 	Velocity []float32 // (NumParams), momentum buffers
 	Epoch    int       // epochs completed
 	Step     int       // optimizer steps taken
-	Seed     uint64
+	// EpochStep is the number of steps already taken in epoch Epoch+1: 0 at an epoch boundary, more
+	// when training stopped mid-epoch. Resuming replays that epoch's order from this step.
+	EpochStep int
+	Seed      uint64
 }
 
 // New allocates a Model and initializes it as PyTorch's nn.Linear does: every weight and bias drawn

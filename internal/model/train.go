@@ -97,9 +97,10 @@ func EpochOrder(seed uint64, epoch, n int, order []int32) []int32 {
 // evalBatch is the batch size used for evaluation.
 const evalBatch = 1000
 
-// Run trains from the model's current epoch until Hyper.Epochs are complete, evaluating on test after
-// every epoch. It stops between steps when ctx is cancelled and returns ctx's error; the model then
-// holds the weights of the last complete step.
+// Run trains from the model's current position (Epoch, EpochStep) until Hyper.Epochs are complete,
+// evaluating on test after every epoch. It stops between steps when ctx is cancelled and returns ctx's
+// error; the model then holds the weights, momentum and position of the last complete step, so saving
+// and resuming it continues exactly where it stopped.
 func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 	h, m, be := t.Hyper, t.Model, t.Backend
 	if err := h.Validate(); err != nil {
@@ -128,16 +129,20 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 		every = 20
 	}
 	order := make([]int32, 0, train.N)
+	steps := (train.N + h.BatchSize - 1) / h.BatchSize
 	for m.Epoch < h.Epochs {
 		epoch := m.Epoch + 1
+		first := m.EpochStep // > 0 when resuming mid-epoch
+		if first < 0 || first >= steps {
+			return fmt.Errorf("model: the model is %d steps into epoch %d, which has %d steps at batch size %d", first, epoch, steps, h.BatchSize)
+		}
 		order = EpochOrder(m.Seed, epoch, train.N, order)
 		if err := be.SetOrder(dtrain, order); err != nil {
 			return err
 		}
 		net.ResetStats()
 		t0 := time.Now()
-		steps := (train.N + h.BatchSize - 1) / h.BatchSize
-		for s := range steps {
+		for s := first; s < steps; s++ {
 			if err := ctx.Err(); err != nil {
 				return t.stop(net, err)
 			}
@@ -148,19 +153,21 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 			net.Backward(B)
 			net.Update(h.LR, h.Momentum)
 			m.Step++
+			m.EpochStep = s + 1
 			if (s+1)%every == 0 || s == steps-1 {
 				loss, correct, err := net.Stats()
 				if err != nil {
 					return err
 				}
 				done := start + B
+				seen := float64(done - first*h.BatchSize)
 				if math.IsNaN(loss) || math.IsInf(loss, 0) {
 					return &DivergedError{Epoch: epoch, Step: m.Step, Loss: loss}
 				}
 				if t.OnProgress != nil {
 					t.OnProgress(Progress{Epoch: epoch, Epochs: h.Epochs, Done: done, Total: train.N,
-						Loss: loss / float64(done), Accuracy: float64(correct) / float64(done),
-						SamplesPerSecond: float64(done) / time.Since(t0).Seconds()})
+						Loss: loss / seen, Accuracy: float64(correct) / seen,
+						SamplesPerSecond: seen / time.Since(t0).Seconds()})
 				}
 			}
 		}
@@ -175,13 +182,15 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 		if err := net.Store(m); err != nil {
 			return err
 		}
-		m.Epoch = epoch
+		m.Epoch, m.EpochStep = epoch, 0
 		ev, err := net.Evaluate(dtest)
 		if err != nil {
 			return err
 		}
-		res := EpochResult{Epoch: epoch, TrainLoss: loss / float64(train.N), TrainAccuracy: float64(correct) / float64(train.N),
-			TestLoss: ev.Loss, TestAccuracy: ev.Accuracy, Seconds: secs, SamplesPerSecond: float64(train.N) / secs}
+		// After a mid-epoch resume, the training figures cover the samples this run saw.
+		seen := float64(train.N - first*h.BatchSize)
+		res := EpochResult{Epoch: epoch, TrainLoss: loss / seen, TrainAccuracy: float64(correct) / seen,
+			TestLoss: ev.Loss, TestAccuracy: ev.Accuracy, Seconds: secs, SamplesPerSecond: seen / secs}
 		if t.OnEpoch != nil {
 			if err := t.OnEpoch(res); err != nil {
 				return err

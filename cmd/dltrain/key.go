@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dltrain/dltrain/internal/model"
+)
+
+// keyFlagHelp is shared by every verb that reads or writes checkpoints.
+const keyFlagHelp = "AES-256 key file for encrypted checkpoints (default $DLTRAIN_KEY_FILE)"
+
+// loadKey reads the key named by --key-file, else $DLTRAIN_KEY_FILE; nil when neither is set.
+func loadKey(flag string) ([]byte, error) {
+	path := flag
+	if path == "" {
+		path = os.Getenv("DLTRAIN_KEY_FILE")
+	}
+	if path == "" {
+		return nil, nil
+	}
+	k, err := model.ReadKeyFile(path)
+	if err != nil {
+		return nil, withCode(exitUsage, err, "create a key with 'dltrain keygen -o FILE'")
+	}
+	return k, nil
+}
+
+// modelErr classifies a checkpoint load failure, with a hint for the encrypted cases.
+func modelErr(err error) error {
+	if errors.Is(err, model.ErrEncrypted) {
+		return withCode(exitModel, err, "pass --key-file FILE or set DLTRAIN_KEY_FILE")
+	}
+	return withCode(exitModel, err, "")
+}
+
+// NewCmdKeygen builds 'dltrain keygen'.
+func NewCmdKeygen(f *Factory) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "keygen -o FILE",
+		Short: "Create a random AES-256 key file for encrypted checkpoints",
+		Long: `Create a random 256-bit key, written as 64 hex characters to a new file readable only by you
+(mode 0600). It never overwrites a file. Keep the key away from the models it protects: anyone with
+both can read and replace the weights, and a lost key makes its models unreadable.`,
+		Example: `  dltrain keygen -o ~/.config/dltrain/model.key
+  dltrain train --key-file ~/.config/dltrain/model.key
+  DLTRAIN_KEY_FILE=~/.config/dltrain/model.key dltrain eval model.bin`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageErr("keygen needs -o FILE")
+			}
+			k, err := model.NewKey()
+			if err != nil {
+				return err
+			}
+			fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return withCode(exitUsage, fmt.Errorf("keygen: %w", err), "")
+			}
+			if _, err := fh.Write(k); err != nil {
+				fh.Close()
+				return err
+			}
+			if err := fh.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.IO.Out, "wrote a new key to %s (mode 0600); keep it apart from the models it protects\n", out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "key file to create")
+	return cmd
+}

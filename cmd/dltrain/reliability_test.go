@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dltrain/dltrain/internal/model"
+)
+
+// TestMain lets the test binary stand in for dltrain itself (with the MNIST subset as its data), so
+// that tests can send real signals to a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("DLTRAIN_TEST_MAIN") == "1" {
+		f, _, _ := testFactory()
+		f.IO = stdIO()
+		os.Exit(Main(os.Args[1:], f))
+	}
+	os.Exit(m.Run())
+}
+
+// tensorsOf returns a checkpoint's tensor bytes (the data section), for byte-equality checks.
+func tensorsOf(t *testing.T, path string, key []byte) []byte {
+	t.Helper()
+	ck, err := model.Load(path, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := model.Encode(model.Checkpoint{Model: &model.Model{Config: ck.Config, Params: ck.Params, Velocity: ck.Velocity}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	f, out, errb := testFactory()
+	code := Main(args, f)
+	return code, out.String(), errb.String()
+}
+
+// TestResumeByteIdentical: 4 epochs straight, 2 + resume to 4, and a run interrupted mid-epoch by a
+// signal then resumed to 4 all give byte-identical weights and momentum.
+func TestResumeByteIdentical(t *testing.T) {
+	dir := t.TempDir()
+	straight, split, cut := filepath.Join(dir, "a.bin"), filepath.Join(dir, "b.bin"), filepath.Join(dir, "c.bin")
+	common := []string{"--device", "cpu", "--hidden", "32", "--seed", "5"}
+	if code, _, e := run(t, append([]string{"train", "--epochs", "4", "-o", straight}, common...)...); code != 0 {
+		t.Fatal(e)
+	}
+	if code, _, e := run(t, append([]string{"train", "--epochs", "2", "-o", split}, common...)...); code != 0 {
+		t.Fatal(e)
+	}
+	if code, _, e := run(t, "train", "--resume", split, "--epochs", "4", "-o", split, "--device", "cpu"); code != 0 {
+		t.Fatal(e)
+	}
+	want := tensorsOf(t, straight, nil)
+	if !bytes.Equal(want, tensorsOf(t, split, nil)) {
+		t.Fatal("2 epochs + resume 2 differs from 4 epochs straight")
+	}
+
+	// Interrupted in the middle of epoch 2 by an injected SIGINT.
+	f, _, errb := testFactory()
+	sigs := make(chan os.Signal, 1)
+	cmd := NewCmdTrain(f, func(o *TrainOptions) error {
+		o.Signals = sigs
+		o.Set = func(string) bool { return false }
+		// Deliver the signal once epoch 1 is done: the OnEpoch line is written to stderr.
+		o.IO = &IO{Out: f.IO.Out, Err: &signalAfter{w: f.IO.Err, marker: "epoch 1/4", sig: sigs}}
+		return trainRun(o)
+	})
+	cmd.SetArgs(append([]string{"--epochs", "4", "-o", cut}, common...))
+	err := cmd.Execute()
+	var ee *exitErr
+	if !errors.As(err, &ee) || ee.code != exitInterrupted || !strings.Contains(ee.hint, "--resume "+cut) {
+		t.Fatalf("interrupted train = %v (%s), want exit 130 with a resume hint", err, errb.String())
+	}
+	ck, err := model.Load(cut, nil)
+	if err != nil || ck.Epoch != 1 {
+		t.Fatalf("interrupted checkpoint: %v, epoch %d; want epoch 1 complete", err, ck.Epoch)
+	}
+	t.Logf("interrupted at epoch %d + %d steps", ck.Epoch, ck.EpochStep)
+	if code, _, e := run(t, "train", "--resume", cut, "--epochs", "4", "-o", cut, "--device", "cpu"); code != 0 {
+		t.Fatal(e)
+	}
+	if !bytes.Equal(want, tensorsOf(t, cut, nil)) {
+		t.Fatal("interrupted + resumed run differs from 4 epochs straight")
+	}
+}
+
+// signalAfter passes writes through and sends sig once marker has been written.
+type signalAfter struct {
+	w      interface{ Write([]byte) (int, error) }
+	marker string
+	sig    chan os.Signal
+	sent   bool
+}
+
+func (s *signalAfter) Write(p []byte) (int, error) {
+	if !s.sent && bytes.Contains(p, []byte(s.marker)) {
+		s.sent = true
+		s.sig <- syscall.SIGINT
+	}
+	return s.w.Write(p)
+}
+
+func TestResumeRefusals(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "m.bin")
+	if code, _, e := run(t, "train", "--epochs", "1", "--hidden", "16", "-o", p, "--device", "cpu"); code != 0 {
+		t.Fatal(e)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--epochs", "1"}, "already has 1 epochs"},
+		{[]string{"--epochs", "3", "--hidden", "64"}, "--hidden cannot change"},
+		{[]string{"--epochs", "3", "--seed", "9"}, "--seed cannot change"},
+	} {
+		code, _, e := run(t, append([]string{"train", "--resume", p, "--device", "cpu", "-o", p}, c.args...)...)
+		if code != exitUsage || !strings.Contains(e, c.want) {
+			t.Errorf("resume %v: exit %d, %q; want %d and %q", c.args, code, e, exitUsage, c.want)
+		}
+	}
+}
+
+// startTrain runs the test binary as 'dltrain train' with args and returns it with a line scanner
+// over its stderr.
+func startTrain(t *testing.T, args ...string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"train", "--device", "cpu"}, args...)...)
+	cmd.Env = append(os.Environ(), "DLTRAIN_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, bufio.NewScanner(stderr)
+}
+
+func waitFor(t *testing.T, sc *bufio.Scanner, marker string) []string {
+	t.Helper()
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if strings.Contains(sc.Text(), marker) {
+			return lines
+		}
+	}
+	t.Fatalf("process ended before printing %q: %v", marker, lines)
+	return nil
+}
+
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(60 * time.Second):
+		t.Fatal("process did not exit within 60 s of the signal")
+	}
+	return -1
+}
+
+// TestSIGINTSavesAndExits130: a real SIGINT to a running 'dltrain train' saves a loadable checkpoint,
+// prints how to resume and exits 130; SIGTERM exits 143.
+func TestSIGINTSavesAndExits130(t *testing.T) {
+	for _, c := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		out := filepath.Join(t.TempDir(), "m.bin")
+		cmd, sc := startTrain(t, "--epochs", "5000", "--hidden", "16", "-o", out)
+		waitFor(t, sc, "epoch 2/5000")
+		cmd.Process.Signal(c.sig)
+		rest := waitFor(t, sc, "hint: resume with: dltrain train --resume "+out+" --epochs 5000")
+		if code := exitCode(t, cmd); code != c.code {
+			t.Fatalf("%v: exit %d, want %d (%v)", c.sig, code, c.code, rest)
+		}
+		ck, err := model.Load(out, nil)
+		if err != nil || ck.Epoch < 2 {
+			t.Fatalf("%v: checkpoint %v at epoch %d, want a loadable one past epoch 2", c.sig, err, ck.Epoch)
+		}
+	}
+}
+
+// TestSecondSignalExitsAtOnce: two SIGINTs in a row end the process without a new save; the periodic
+// checkpoint written before stays loadable.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.bin")
+	cmd, sc := startTrain(t, "--epochs", "5000", "--hidden", "16", "-o", out, "--checkpoint-every", "1", "--keep", "2")
+	waitFor(t, sc, "epoch 3/5000")
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(syscall.SIGINT)
+	if code := exitCode(t, cmd); code != 130 {
+		t.Fatalf("exit %d, want 130", code)
+	}
+	ents, _ := filepath.Glob(filepath.Join(dir, "m-epoch*.bin"))
+	if len(ents) == 0 || len(ents) > 2 {
+		t.Fatalf("periodic checkpoints %v, want 1 or 2 (--keep 2)", ents)
+	}
+	for _, p := range ents {
+		if _, err := model.Load(p, nil); err != nil {
+			t.Fatalf("periodic checkpoint after a forced exit: %v", err)
+		}
+	}
+}
+
+func TestStaleTempFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.bin")
+	stale := filepath.Join(dir, model.TempPrefix+"m.bin-12345")
+	os.WriteFile(stale, []byte("half a checkpoint"), 0o644)
+	code, _, e := run(t, "train", "--epochs", "1", "--hidden", "8", "-o", out, "--device", "cpu")
+	if code != 0 || !strings.Contains(e, "removed "+stale) {
+		t.Fatalf("exit %d, stderr %q; want the stale temp file reported", code, e)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatal("stale temp file still there")
+	}
+}
+
+func TestDivergenceExit(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.bin")
+	code, _, e := run(t, "train", "--epochs", "3", "--lr", "1e20", "-o", out, "--device", "cpu")
+	if code != exitDiverged || !strings.Contains(e, "diverged: loss is NaN at epoch 1") || !strings.Contains(e, "nothing was saved") {
+		t.Fatalf("exit %d, stderr %q; want %d naming the epoch", code, e, exitDiverged)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatal("a diverged run wrote its checkpoint")
+	}
+}
+
+// TestEncryptedCheckpoint: train with a key; eval and export need it; a wrong key, a flipped byte and
+// a missing key are refused with clear errors.
+func TestEncryptedCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	key, key2 := filepath.Join(dir, "k"), filepath.Join(dir, "k2")
+	for _, k := range []string{key, key2} {
+		if code, out, e := run(t, "keygen", "-o", k); code != 0 || !strings.Contains(out, "mode 0600") {
+			t.Fatalf("keygen: %d %s %s", code, out, e)
+		}
+	}
+	if code, _, _ := run(t, "keygen", "-o", key); code == 0 {
+		t.Fatal("keygen overwrote an existing key")
+	}
+	out := filepath.Join(dir, "m.bin")
+	if code, _, e := run(t, "train", "--epochs", "1", "--hidden", "16", "-o", out, "--device", "cpu", "--key-file", key); code != 0 {
+		t.Fatal(e)
+	}
+	raw, _ := os.ReadFile(out)
+	if !model.IsEncrypted(raw) || bytes.Contains(raw, []byte("fc1.weight")) {
+		t.Fatal("the checkpoint is not encrypted")
+	}
+	if code, _, e := run(t, "eval", out, "--key-file", key); code != 0 {
+		t.Fatalf("eval with the key: %s", e)
+	}
+	t.Setenv("DLTRAIN_KEY_FILE", key)
+	if code, _, e := run(t, "eval", out); code != 0 {
+		t.Fatalf("eval with DLTRAIN_KEY_FILE: %s", e)
+	}
+	t.Setenv("DLTRAIN_KEY_FILE", "")
+	flipped := filepath.Join(dir, "flipped.bin")
+	bad := append([]byte(nil), raw...)
+	bad[len(bad)/2] ^= 0x10
+	os.WriteFile(flipped, bad, 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", out}, "encrypted and no key was given"},
+		{[]string{"eval", out, "--key-file", key2}, "wrong key, or the file was modified"},
+		{[]string{"eval", flipped, "--key-file", key}, "wrong key, or the file was modified"},
+		{[]string{"export", out, "-o", filepath.Join(dir, "x")}, "encrypted and no key was given"},
+		{[]string{"train", "--resume", out, "--epochs", "2", "--device", "cpu", "--key-file", key2}, "wrong key"},
+	} {
+		code, _, e := run(t, c.args...)
+		if code != exitModel || !strings.Contains(e, c.want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", c.args, code, e, exitModel, c.want)
+		}
+	}
+	// A key file others can read is refused.
+	os.Chmod(key2, 0o644)
+	if code, _, e := run(t, "eval", out, "--key-file", key2); code != exitUsage || !strings.Contains(e, "chmod 600") {
+		t.Errorf("world-readable key: exit %d, %q", code, e)
+	}
+}

@@ -1,0 +1,131 @@
+package model
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The encrypted envelope wraps a checkpoint's safetensors bytes in AES-256-GCM:
+//
+//	offset  size  field
+//	0       8     magic "DLTRAINE"
+//	8       1     envelope version (1)
+//	9       1     algorithm (1 = AES-256-GCM)
+//	10      12    random nonce
+//	22      n+16  ciphertext of the safetensors bytes, then the GCM tag
+//
+// The first 22 bytes are the additional authenticated data, so the header cannot be altered either.
+// A plain safetensors file can never start with the magic: read as its little-endian header length,
+// "DLTRAINE" is far over the 100 MB limit.
+
+const (
+	envMagic     = "DLTRAINE"
+	envVersion   = 1
+	envAESGCM    = 1
+	envHeaderLen = 8 + 1 + 1 + 12
+	// KeySize is the AES-256 key length in bytes.
+	KeySize = 32
+)
+
+// ErrEncrypted is returned (wrapped) when an encrypted file is read without a key.
+var ErrEncrypted = errors.New("the file is encrypted and no key was given")
+
+// IsEncrypted reports whether b starts with the envelope magic.
+func IsEncrypted(b []byte) bool { return bytes.HasPrefix(b, []byte(envMagic)) }
+
+// Seal encrypts plain with a 32-byte key into an envelope, under a fresh random nonce.
+func Seal(key, plain []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, envHeaderLen, envHeaderLen+len(plain)+gcm.Overhead())
+	copy(out, envMagic)
+	out[8], out[9] = envVersion, envAESGCM
+	if _, err := rand.Read(out[10:envHeaderLen]); err != nil {
+		return nil, fmt.Errorf("envelope: nonce: %w", err)
+	}
+	return gcm.Seal(out, out[10:envHeaderLen], plain, out[:envHeaderLen]), nil
+}
+
+// Open decrypts and authenticates an envelope.
+func Open(key, env []byte) ([]byte, error) {
+	if !IsEncrypted(env) {
+		return nil, errors.New("not an encrypted dltrain file")
+	}
+	if len(env) < envHeaderLen+16 {
+		return nil, fmt.Errorf("encrypted file truncated (%d bytes)", len(env))
+	}
+	if env[8] != envVersion {
+		return nil, fmt.Errorf("envelope version %d, this build reads %d", env[8], envVersion)
+	}
+	if env[9] != envAESGCM {
+		return nil, fmt.Errorf("envelope algorithm %d unknown (want 1, AES-256-GCM)", env[9])
+	}
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := gcm.Open(nil, env[10:envHeaderLen], env[envHeaderLen:], env[:envHeaderLen])
+	if err != nil {
+		return nil, errors.New("decryption failed: wrong key, or the file was modified")
+	}
+	return plain, nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("key is %d bytes, want %d", len(key), KeySize)
+	}
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(blk)
+}
+
+// ReadKeyFile reads a key file: 64 hexadecimal characters (surrounding whitespace allowed) or 32 raw
+// bytes. It refuses files that others can read.
+func ReadKeyFile(path string) ([]byte, error) {
+	name := filepath.Base(path)
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("key: %s: %w", name, unwrapPath(err))
+	}
+	if st.Size() > 1024 {
+		return nil, fmt.Errorf("key: %s: %d bytes, not a key file", name, st.Size())
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("key: %s: permissions %04o let others read it; chmod 600 it", name, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("key: %s: %w", name, unwrapPath(err))
+	}
+	if len(b) == KeySize {
+		return b, nil
+	}
+	s := strings.TrimSpace(string(b))
+	k, err := hex.DecodeString(s)
+	if err != nil || len(k) != KeySize {
+		return nil, fmt.Errorf("key: %s: want %d hex characters or %d raw bytes", name, 2*KeySize, KeySize)
+	}
+	return k, nil
+}
+
+// NewKey returns a fresh random key, hex-encoded with a trailing newline, for a key file.
+func NewKey() ([]byte, error) {
+	k := make([]byte, KeySize)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	return []byte(hex.EncodeToString(k) + "\n"), nil
+}
