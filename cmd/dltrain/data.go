@@ -23,6 +23,11 @@ func loadData(dirFlag string) (train, test *mnist.Set, err error) {
 		}
 		return nil, nil, withCode(exitData, err, hint)
 	}
+	return loadFiles(files)
+}
+
+// loadFiles reads the four files, turning failures into data errors.
+func loadFiles(files mnist.Files) (train, test *mnist.Set, err error) {
 	train, test, err = mnist.Load(files)
 	if err != nil {
 		return nil, nil, withCode(exitData, err, "re-run 'make data' to replace damaged files")

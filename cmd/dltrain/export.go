@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dltrain/dltrain/internal/export"
 	"github.com/dltrain/dltrain/internal/model"
 )
 
@@ -24,14 +25,19 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 	opts := &ExportOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "export MODEL",
-		Short: "Export a checkpoint's weights for other tools",
-		Long: `Export a checkpoint's weights for other tools.
+		Short: "Export a checkpoint as ONNX or PyTorch-loadable safetensors",
+		Long: `Export a checkpoint for other tools.
+
+--format onnx (the default) writes an ONNX model (opset 13, IR version 7) whose input "input" is
+float32 [N, 1, 28, 28] with pixels in 0..1, as torchvision's ToTensor() gives them; the (x-0.5)/0.5
+normalization is inside the graph. Outputs: "logits" and "probabilities", both [N, 10].
 
 --format safetensors writes the weights alone, named as PyTorch names nn.Linear layers fc1..fcN
-(fc1.weight [128, 784], fc1.bias [128], ...), float32, so a PyTorch module with those attributes loads
-them with load_state_dict. The momentum buffers are left out.`,
-		Example: `  dltrain export model.bin --format safetensors -o weights.safetensors`,
-		Args:    cobra.ExactArgs(1),
+(fc1.weight [128, 784], fc1.bias [128], ...), float32, so a module with those attributes loads them
+with load_state_dict. The momentum buffers are left out.`,
+		Example: `  dltrain export model.bin -o model.onnx
+  dltrain export model.bin --format safetensors -o weights.safetensors`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Model = args[0]
 			if runF != nil {
@@ -42,21 +48,27 @@ them with load_state_dict. The momentum buffers are left out.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
-	fl.StringVar(&opts.Format, "format", "safetensors", "output format: safetensors")
-	fl.StringVarP(&opts.Out, "output", "o", "", "output file (default: MODEL with the format's extension)")
+	fl.StringVar(&opts.Format, "format", "onnx", "output format: onnx or safetensors")
+	fl.StringVarP(&opts.Out, "output", "o", "", "output file (default: MODEL with .onnx or .safetensors)")
 	return cmd
 }
 
 func exportRun(opts *ExportOptions) error {
-	if opts.Format != "safetensors" {
-		return usageErr("unknown --format %q (this build exports: safetensors)", opts.Format)
+	var encode func(model.Checkpoint) ([]byte, error)
+	switch opts.Format {
+	case "onnx":
+		encode = export.ONNX
+	case "safetensors":
+		encode = export.Safetensors
+	default:
+		return usageErr("unknown --format %q (want onnx or safetensors)", opts.Format)
 	}
 	out := opts.Out
 	if out == "" {
-		out = strings.TrimSuffix(opts.Model, ".bin") + ".safetensors"
-		if out == opts.Model {
-			return usageErr("give -o: the default output name would overwrite %s", opts.Model)
-		}
+		out = strings.TrimSuffix(opts.Model, ".bin") + "." + opts.Format
+	}
+	if out == opts.Model {
+		return usageErr("the output would overwrite %s; give another -o", opts.Model)
 	}
 	key, err := loadKey(opts.KeyFile)
 	if err != nil {
@@ -66,13 +78,13 @@ func exportRun(opts *ExportOptions) error {
 	if err != nil {
 		return modelErr(err)
 	}
-	b, err := model.ExportSafetensors(ck)
+	b, err := encode(ck)
 	if err != nil {
 		return err
 	}
 	if err := model.WriteFileAtomic(out, b); err != nil {
 		return withCode(exitModel, err, "")
 	}
-	fmt.Fprintf(opts.IO.Out, "wrote %s (%s, %d bytes)\n", out, ck.Config.Arch(), len(b))
+	fmt.Fprintf(opts.IO.Out, "wrote %s (%s, %s, %d bytes)\n", out, opts.Format, ck.Config.Arch(), len(b))
 	return nil
 }

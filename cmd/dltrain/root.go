@@ -90,7 +90,7 @@ official files through the Go module proxy. Nothing is downloaded at run time.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitErr{code: exitUsage, err: err, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
 	})
-	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdKeygen(f), NewCmdVersion(io))
+	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdPredict(f, nil), NewCmdKeygen(f), NewCmdVersion(io))
 	return root
 }
 
@@ -127,4 +127,13 @@ func isCobraUsage(err error) bool {
 		}
 	}
 	return false
+}
+
+// unwrapPathErr drops *os.PathError's "open NAME:" prefix where the caller names the file itself.
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -185,8 +185,10 @@ func decodeIDX(r io.Reader, size int64, want kind) ([]uint8, int, error) {
 	if m, err := io.ReadFull(src, extra[:]); m > 0 {
 		rest, _ := io.Copy(io.Discard, io.LimitReader(src, 1<<20))
 		return nil, 0, fmt.Errorf("body is too long: %d+ extra bytes after %d %s", 1+rest, count, want)
+	} else if errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, 0, errors.New("truncated gzip stream: the trailer is missing")
 	} else if err != io.EOF {
-		return nil, 0, fmt.Errorf("corrupt gzip stream: %v", shortErr(err))
+		return nil, 0, fmt.Errorf("corrupt gzip stream: %v", err)
 	}
 	if gz {
 		// Trailing garbage after the gzip member.

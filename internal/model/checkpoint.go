@@ -55,7 +55,8 @@ func TensorName(l int, bias bool) string {
 
 const momentumSuffix = ".momentum"
 
-func f32bytes(v []float32) []byte {
+// F32Bytes is v as little-endian float32 bytes, the layout of safetensors' F32 and ONNX raw_data.
+func F32Bytes(v []float32) []byte {
 	b := make([]byte, 4*len(v))
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
@@ -86,7 +87,7 @@ func Encode(c Checkpoint) ([]byte, error) {
 				suffix string
 				v      []float32
 			}{{"", m.Params}, {momentumSuffix, m.Velocity}} {
-				tv, err := safetensors.NewTensorView(safetensors.F32, t.shape, f32bytes(src.v[t.off:t.off+t.n]))
+				tv, err := safetensors.NewTensorView(safetensors.F32, t.shape, F32Bytes(src.v[t.off:t.off+t.n]))
 				if err != nil {
 					return nil, fmt.Errorf("checkpoint: %s: %w", t.name, err)
 				}
@@ -372,16 +373,18 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 		return Checkpoint{}, fmt.Errorf("tensor data SHA-256 %x does not match the header's %x: the file is corrupt or was modified", sum[:8], want[:8])
 	}
 
-	// Every expected tensor, with its shape, and nothing else. The sizes come from the validated
-	// architecture and each is checked against the file's real bytes before anything is copied.
-	P := cfg.NumParams()
-	if int64(P)*8 > int64(len(data)) {
-		return Checkpoint{}, fmt.Errorf("architecture %s needs %d bytes of tensors, the file has %d", cfg.Arch(), int64(P)*8, len(data))
+	// Every expected tensor, with its dtype and shape, and nothing else, checked before anything is
+	// allocated. The library has already checked each tensor's bytes against its shape, so the copy
+	// below allocates exactly the file's tensor bytes.
+	type slot struct {
+		name string
+		tv   safetensors.TensorView
+		dst  *[]float32
+		off  int
 	}
-	m := &Model{Config: cfg, Params: make([]float32, P), Velocity: make([]float32, P),
-		Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed}
-	wOff, bOff, _ := cfg.Layout()
-	expected := 0
+	var slots []slot
+	m := &Model{Config: cfg, Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed}
+	wOff, bOff, P := cfg.Layout()
 	for l := range cfg.Layers() {
 		in, out := cfg.Sizes[l], cfg.Sizes[l+1]
 		for _, t := range []struct {
@@ -394,53 +397,56 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 		} {
 			for _, dst := range []struct {
 				suffix string
-				v      []float32
-			}{{"", m.Params}, {momentumSuffix, m.Velocity}} {
+				v      *[]float32
+			}{{"", &m.Params}, {momentumSuffix, &m.Velocity}} {
 				name := t.name + dst.suffix
 				tv, ok := st.Tensor(name)
 				if !ok {
 					return Checkpoint{}, fmt.Errorf("missing tensor %s for architecture %s", name, cfg.Arch())
 				}
-				expected++
 				if tv.DType() != safetensors.F32 {
 					return Checkpoint{}, fmt.Errorf("tensor %s has dtype %s, want F32", name, tv.DType())
 				}
 				if !equalShape(tv.Shape(), t.shape) {
 					return Checkpoint{}, fmt.Errorf("tensor %s has shape %v, want %v for architecture %s", name, tv.Shape(), t.shape, cfg.Arch())
 				}
-				raw := tv.Data()
-				v := dst.v[t.off : t.off+len(raw)/4]
-				for i := range v {
-					x := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-					if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-						return Checkpoint{}, fmt.Errorf("tensor %s holds %v at index %d", name, x, i)
-					}
-					v[i] = x
-				}
+				slots = append(slots, slot{name, tv, dst.v, t.off})
 			}
 		}
 	}
-	if st.Len() != expected {
+	if st.Len() != len(slots) {
 		for _, n := range st.Names() {
-			if _, ok := expectedName(cfg, n); !ok {
+			if !expectedName(cfg, n) {
 				return Checkpoint{}, fmt.Errorf("unexpected tensor %q for architecture %s", n, cfg.Arch())
 			}
+		}
+	}
+	m.Params, m.Velocity = make([]float32, P), make([]float32, P)
+	for _, s := range slots {
+		raw := s.tv.Data()
+		v := (*s.dst)[s.off : s.off+len(raw)/4]
+		for i := range v {
+			x := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return Checkpoint{}, fmt.Errorf("tensor %s holds %v at index %d", s.name, x, i)
+			}
+			v[i] = x
 		}
 	}
 	h := Hyper{Epochs: int(ints[2]), BatchSize: int(ints[3]), LR: float32(floats[0]), Momentum: float32(floats[1])}
 	return Checkpoint{Model: m, Meta: Meta{Hyper: h, TestAccuracy: floats[2]}}, nil
 }
 
-func expectedName(cfg Config, name string) (int, bool) {
+func expectedName(cfg Config, name string) bool {
 	for l := range cfg.Layers() {
 		for _, b := range []bool{false, true} {
 			n := TensorName(l, b)
 			if name == n || name == n+momentumSuffix {
-				return l, true
+				return true
 			}
 		}
 	}
-	return 0, false
+	return false
 }
 
 func equalShape(a, b []uint64) bool {

@@ -96,3 +96,28 @@ type Labeled interface {
 func labelsOf(d Data, N int) []uint8 {
 	return d.(Labeled).Labels()[:N]
 }
+
+// Predict runs m on n images of MNIST pixels (n, 784) and returns the logits (n, 10).
+func Predict(be Backend, m *Model, pix []uint8, n int) ([]float32, error) {
+	s := &mnist.Set{Images: pix, Labels: make([]uint8, n), N: n}
+	net, err := NewNet(be, m.Config, min(evalBatch, max(n, 1)))
+	if err != nil {
+		return nil, err
+	}
+	if err := net.Load(m); err != nil {
+		return nil, err
+	}
+	d, err := be.Resident(s)
+	if err != nil {
+		return nil, err
+	}
+	logits := make([]float32, n*Classes)
+	for start := 0; start < n; start += net.MaxB {
+		B := min(net.MaxB, n-start)
+		net.Forward(d, start, B)
+		if err := net.Logits(logits[start*Classes:(start+B)*Classes], B); err != nil {
+			return nil, err
+		}
+	}
+	return logits, nil
+}

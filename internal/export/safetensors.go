@@ -1,30 +1,34 @@
-package model
+// Package export writes a trained model in formats other tools read: safetensors named as PyTorch
+// names the layers, and ONNX (opset 13) with the normalization inside the graph.
+package export
 
 import (
 	"fmt"
 	"strconv"
 
 	"github.com/nlpodyssey/safetensors"
+
+	"github.com/dltrain/dltrain/internal/model"
 )
 
-// ExportSafetensors encodes the weights alone, named and shaped as PyTorch names the layers of an
+// Safetensors encodes the weights alone, named and shaped as PyTorch names the layers of an
 // nn.Module with attributes fc1…fcL: fcN.weight (OC, C) and fcN.bias (OC), float32. The seed's Net
 // loads the result with load_state_dict(safetensors.torch.load_file(path)).
-func ExportSafetensors(c Checkpoint) ([]byte, error) {
+func Safetensors(c model.Checkpoint) ([]byte, error) {
 	m := c.Model
 	views := map[string]safetensors.TensorView{}
 	for l := range m.Config.Layers() {
 		in, out := m.Config.Sizes[l], m.Config.Sizes[l+1]
-		w, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(out), uint64(in)}, f32bytes(m.Weight(l)))
+		w, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(out), uint64(in)}, model.F32Bytes(m.Weight(l)))
 		if err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}
-		b, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(out)}, f32bytes(m.Bias(l)))
+		b, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(out)}, model.F32Bytes(m.Bias(l)))
 		if err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}
-		views[TensorName(l, false)] = w
-		views[TensorName(l, true)] = b
+		views[model.TensorName(l, false)] = w
+		views[model.TensorName(l, true)] = b
 	}
 	meta := map[string]string{
 		"format":        "pt",

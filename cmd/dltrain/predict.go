@@ -1,0 +1,160 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dltrain/dltrain/internal/mnist"
+	"github.com/dltrain/dltrain/internal/model"
+)
+
+// PredictOptions are the inputs of 'dltrain predict'.
+type PredictOptions struct {
+	IO *IO
+
+	Model   string
+	Images  []string
+	Invert  string
+	JSON    bool
+	Device  string
+	KeyFile string
+}
+
+// NewCmdPredict builds 'dltrain predict'.
+func NewCmdPredict(f *Factory, runF func(*PredictOptions) error) *cobra.Command {
+	opts := &PredictOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "predict MODEL IMAGE...",
+		Short: "Classify digits in PNG, JPEG or GIF images",
+		Long: `Classify each image: it is converted to grayscale, fitted into 28x28 and, since MNIST digits
+are light on dark, inverted when its border is light (--invert auto). Prints the predicted digit and
+the top-3 probabilities per image.
+
+--json prints an array of objects with the keys file, digit, inverted and top3 (digit, probability).`,
+		Example: `  dltrain predict model.bin my-digit.png
+  dltrain predict model.bin scans/*.jpg --json
+  dltrain predict model.bin white-on-black.png --invert no`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Model, opts.Images = args[0], args[1:]
+			if runF != nil {
+				return runF(opts)
+			}
+			return predictRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Invert, "invert", "auto", "invert gray levels: auto, yes or no")
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.StringVar(&opts.Device, "device", "cpu", "cpu, cuda, or auto")
+	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
+	return cmd
+}
+
+type guess struct {
+	Digit       int     `json:"digit"`
+	Probability float64 `json:"probability"`
+}
+
+type prediction struct {
+	File     string  `json:"file"`
+	Digit    int     `json:"digit"`
+	Inverted bool    `json:"inverted"`
+	Top3     []guess `json:"top3"`
+}
+
+// imageErr is a bad input image: a data-class error naming the file.
+func imageErr(path string, err error) error {
+	return withCode(exitData, fmt.Errorf("predict: %s: %w", path, err), "")
+}
+
+func predictRun(opts *PredictOptions) error {
+	mode, err := mnist.ParseInvert(opts.Invert)
+	if err != nil {
+		return usageErr("--invert: %v", err)
+	}
+	key, err := loadKey(opts.KeyFile)
+	if err != nil {
+		return err
+	}
+	ck, err := model.Load(opts.Model, key)
+	if err != nil {
+		return modelErr(err)
+	}
+	be, err := pickBackend(opts.Device, opts.IO)
+	if err != nil {
+		return err
+	}
+	pix := make([]uint8, 0, len(opts.Images)*mnist.Pixels)
+	inverted := make([]bool, len(opts.Images))
+	for i, path := range opts.Images {
+		fh, err := os.Open(path)
+		if err != nil {
+			return imageErr(path, unwrapPathErr(err))
+		}
+		p, inv, err := mnist.FromImage(fh, mode)
+		fh.Close()
+		if err != nil {
+			return imageErr(path, err)
+		}
+		pix = append(pix, p...)
+		inverted[i] = inv
+	}
+	logits, err := model.Predict(be, ck.Model, pix, len(opts.Images))
+	if err != nil {
+		return err
+	}
+	var preds []prediction
+	for i, path := range opts.Images {
+		probs := softmax(logits[i*model.Classes : (i+1)*model.Classes])
+		order := make([]int, model.Classes)
+		for d := range order {
+			order[d] = d
+		}
+		sort.SliceStable(order, func(a, b int) bool { return probs[order[a]] > probs[order[b]] })
+		p := prediction{File: path, Digit: order[0], Inverted: inverted[i]}
+		for _, d := range order[:3] {
+			p.Top3 = append(p.Top3, guess{Digit: d, Probability: probs[d]})
+		}
+		preds = append(preds, p)
+	}
+	out := opts.IO.Out
+	if opts.JSON {
+		b, _ := json.Marshal(preds)
+		fmt.Fprintln(out, string(b))
+		return nil
+	}
+	for _, p := range preds {
+		inv := ""
+		if p.Inverted {
+			inv = "  (inverted)"
+		}
+		fmt.Fprintf(out, "%s: %d   top 3: %d %.1f%%, %d %.1f%%, %d %.1f%%%s\n", p.File, p.Digit,
+			p.Top3[0].Digit, 100*p.Top3[0].Probability, p.Top3[1].Digit, 100*p.Top3[1].Probability,
+			p.Top3[2].Digit, 100*p.Top3[2].Probability, inv)
+	}
+	return nil
+}
+
+// softmax of one row of logits, in float64.
+func softmax(z []float32) []float64 {
+	m := float64(z[0])
+	for _, v := range z {
+		m = math.Max(m, float64(v))
+	}
+	p := make([]float64, len(z))
+	s := 0.0
+	for i, v := range z {
+		p[i] = math.Exp(float64(v) - m)
+		s += p[i]
+	}
+	for i := range p {
+		p[i] /= s
+	}
+	return p
+}
