@@ -107,20 +107,17 @@ func (*Backend) Gather(x model.Tensor, md model.Data, start, B int) {
 	Gather(f32(x), d.set.Images, d.order, start, B)
 }
 
-// MatmulForward: out (B, OC) = inp (B, C) · weight (OC, C)ᵀ + bias.
-func (be *Backend) MatmulForward(out, inp, weight, bias model.Tensor, B, C, OC int) {
+// MatmulForward: out (B, OC) = act(inp (B, C) · weight (OC, C)ᵀ + bias), the GEMM then one fused
+// bias + activation pass.
+func (be *Backend) MatmulForward(out, inp, weight, bias model.Tensor, act model.Activation, B, C, OC int) {
 	o, in, w, bi := f32(out), f32(inp), f32(weight), f32(bias)
 	if be.Naive {
 		MatmulForward(o, in, w, bi, B, C, OC)
+		ActivationForward(o, o, act, B*OC)
 		return
 	}
 	Gemm(false, true, B, OC, C, in, C, w, C, o, OC)
-	for b := range B {
-		row := o[b*OC:][:OC]
-		for j, v := range bi[:OC] {
-			row[j] += v
-		}
-	}
+	BiasActivationForward(o, bi, act, B, OC)
 }
 
 // MatmulBackward: dinp = dout·weight (skipped when nil), dweight = doutᵀ·inp, dbias = Σ_b dout.
@@ -135,11 +132,6 @@ func (be *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight model.
 	}
 	Gemm(true, false, OC, C, B, do, OC, in, C, dw, C)
 	ColumnSums(db, do, B, OC)
-}
-
-// ActivationForward: out = act(inp).
-func (*Backend) ActivationForward(out, inp model.Tensor, act model.Activation, N int) {
-	ActivationForward(f32(out), f32(inp), act, N)
 }
 
 // ActivationBackward: dinp = dout·act'.

@@ -66,33 +66,103 @@ func Gemm(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, 
 		return
 	}
 	panels := (N + nr - 1) / nr
-	workers := min(runtime.GOMAXPROCS(0), panels)
+	workers := min(runtime.GOMAXPROCS(0), panels, maxSplit)
 	if M*N*K < parallelMin || workers < 2 {
 		gemmRange(tA, tB, M, N, K, a, lda, b, ldb, c, ldc, 0, N)
 		return
 	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		j0 := panels * w / workers * nr
-		j1 := min(panels*(w+1)/workers*nr, N)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			gemmRange(tA, tB, M, N, K, a, lda, b, ldb, c, ldc, j0, j1)
-		}()
+	startPool.Do(func() {
+		for range max(runtime.NumCPU(), runtime.GOMAXPROCS(0)) - 1 {
+			go gemmWorker()
+		}
+	})
+	var done chan struct{}
+	select {
+	case done = <-doneChans:
+	default:
+		done = make(chan struct{}, maxSplit)
 	}
-	wg.Wait()
+	args := gemmArgs{tA, tB, M, N, K, a, lda, b, ldb, c, ldc}
+	sent := 0
+	for w := 1; w < workers; w++ {
+		t := gemmTask{args: args, j0: panels * w / workers * nr, j1: min(panels*(w+1)/workers*nr, N), done: done}
+		select {
+		case tasks <- t: // an idle worker took it
+			sent++
+		default: // none idle: do it here
+			t.run()
+		}
+	}
+	gemmRange(tA, tB, M, N, K, a, lda, b, ldb, c, ldc, 0, min(panels/workers*nr, N))
+	for range sent {
+		<-done
+	}
+	select {
+	case doneChans <- done:
+	default:
+	}
 }
 
-// packBuf holds one worker's packed panels; pooled so that steady-state training allocates nothing.
+// The worker pool: goroutines started once, fed over an unbuffered channel so that a send succeeds
+// only when a worker is idle. Which goroutine runs a column range never changes the result.
+const maxSplit = 64
+
+type gemmArgs struct {
+	tA, tB  bool
+	M, N, K int
+	a       []float32
+	lda     int
+	b       []float32
+	ldb     int
+	c       []float32
+	ldc     int
+}
+
+type gemmTask struct {
+	args   gemmArgs
+	j0, j1 int
+	done   chan<- struct{}
+}
+
+func (t gemmTask) run() {
+	g := t.args
+	gemmRange(g.tA, g.tB, g.M, g.N, g.K, g.a, g.lda, g.b, g.ldb, g.c, g.ldc, t.j0, t.j1)
+}
+
+var (
+	startPool sync.Once
+	tasks     = make(chan gemmTask)
+	doneChans = make(chan chan struct{}, 64) // reused completion channels
+
+)
+
+func gemmWorker() {
+	for t := range tasks {
+		t.run()
+		t.done <- struct{}{}
+	}
+}
+
+// packBuf holds one worker's packed panels. They are kept in a free list (a buffered channel, which
+// unlike sync.Pool is not emptied by the garbage collector), so steady-state training allocates nothing.
 type packBuf struct{ a, b []float32 }
 
-var packPool = sync.Pool{New: func() any { return new(packBuf) }}
+var packBufs = make(chan *packBuf, 128)
 
 // gemmRange computes columns j0..j1-1 of C.
 func gemmRange(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, j0, j1 int) {
-	buf := packPool.Get().(*packBuf)
-	defer packPool.Put(buf)
+	var buf *packBuf
+	select {
+	case buf = <-packBufs:
+	default:
+		buf = new(packBuf)
+	}
+	defer func() {
+		select {
+		case packBufs <- buf:
+		default:
+		}
+	}()
 	nc := j1 - j0
 	np := (nc + nr - 1) / nr
 	mp := (M + mr - 1) / mr

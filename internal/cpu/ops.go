@@ -91,10 +91,38 @@ func ColumnSums[F Float](dbias, dout []F, B, OC int) {
 	}
 }
 
+// BiasActivationForward adds bias (OC) to every row of out (B, OC) and applies act, in one pass.
+func BiasActivationForward[F Float](out, bias []F, act model.Activation, B, OC int) {
+	bias = bias[:OC]
+	for b := range B {
+		row := out[b*OC:][:OC]
+		switch act {
+		case model.ReLU:
+			for j, v := range row {
+				row[j] = max(v+bias[j], 0)
+			}
+		case model.Sigmoid:
+			for j, v := range row {
+				row[j] = F(1 / (1 + math.Exp(-float64(v+bias[j]))))
+			}
+		case model.Tanh:
+			for j, v := range row {
+				row[j] = F(math.Tanh(float64(v + bias[j])))
+			}
+		default:
+			for j, v := range row {
+				row[j] = v + bias[j]
+			}
+		}
+	}
+}
+
 // ActivationForward writes out = act(inp) for N elements; out may alias inp.
 func ActivationForward[F Float](out, inp []F, act model.Activation, N int) {
 	inp, out = inp[:N], out[:N]
 	switch act {
+	case model.Identity:
+		copy(out, inp)
 	case model.ReLU:
 		for i, v := range inp {
 			out[i] = max(v, 0)
@@ -115,6 +143,8 @@ func ActivationForward[F Float](out, inp []F, act model.Activation, N int) {
 func ActivationBackward[F Float](dinp, dout, out []F, act model.Activation, N int) {
 	dinp, dout, out = dinp[:N], dout[:N], out[:N]
 	switch act {
+	case model.Identity:
+		copy(dinp, dout)
 	case model.ReLU:
 		for i, y := range out {
 			if y > 0 {

@@ -177,11 +177,13 @@ func TestBackendMatmulAgainstNaive(t *testing.T) {
 		B, C, OC := s[0], s[1], s[2]
 		inp, w, bias, dout := randSlice(rng, B*C), randSlice(rng, OC*C), randSlice(rng, OC), randSlice(rng, B*OC)
 		tol := 1e-5 * math.Sqrt(float64(max(C, B, OC)))
-		o1, o2 := Tensor(poisoned(B*OC)), Tensor(poisoned(B*OC))
-		fast.MatmulForward(o1, Tensor(inp), Tensor(w), Tensor(bias), B, C, OC)
-		naive.MatmulForward(o2, Tensor(inp), Tensor(w), Tensor(bias), B, C, OC)
-		if i, ok := closeTo(o1, o2, tol, 1e-4); !ok {
-			t.Fatalf("MatmulForward %v [%d] = %v, naive %v", s, i, o1[i], o2[i])
+		for _, act := range []model.Activation{model.Identity, model.ReLU, model.Sigmoid, model.Tanh} {
+			o1, o2 := Tensor(poisoned(B*OC)), Tensor(poisoned(B*OC))
+			fast.MatmulForward(o1, Tensor(inp), Tensor(w), Tensor(bias), act, B, C, OC)
+			naive.MatmulForward(o2, Tensor(inp), Tensor(w), Tensor(bias), act, B, C, OC)
+			if i, ok := closeTo(o1, o2, tol, 1e-4); !ok {
+				t.Fatalf("MatmulForward %v %v [%d] = %v, naive %v", s, act, i, o1[i], o2[i])
+			}
 		}
 		var g [2][3]Tensor
 		for k, be := range []*Backend{fast, naive} {

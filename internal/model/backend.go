@@ -43,13 +43,12 @@ type Backend interface {
 
 	// Gather fills x (B, 784) with images order[start : start+B], normalized as (p/255 − 0.5)/0.5.
 	Gather(x Tensor, d Data, start, B int)
-	// MatmulForward: out (B, OC) = inp (B, C) · weight (OC, C)ᵀ + bias (OC).
-	MatmulForward(out, inp, weight, bias Tensor, B, C, OC int)
+	// MatmulForward: out (B, OC) = act(inp (B, C) · weight (OC, C)ᵀ + bias (OC)), with the bias and the
+	// activation applied in one pass after the GEMM; act is Identity for the output layer.
+	MatmulForward(out, inp, weight, bias Tensor, act Activation, B, C, OC int)
 	// MatmulBackward: dinp (B, C) = dout (B, OC) · weight (OC, C); dweight (OC, C) = doutᵀ · inp;
 	// dbias (OC) = column sums of dout. dinp may be nil, and then it is not computed.
 	MatmulBackward(dinp, dweight, dbias, dout, inp, weight Tensor, B, C, OC int)
-	// ActivationForward: out = act(inp), N elements; out may be inp.
-	ActivationForward(out, inp Tensor, act Activation, N int)
 	// ActivationBackward: dinp = dout · act'(…), computed from the activation's output out; dinp may be
 	// dout.
 	ActivationBackward(dinp, dout, out Tensor, act Activation, N int)

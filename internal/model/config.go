@@ -19,11 +19,16 @@ const (
 	ReLU Activation = iota
 	Sigmoid
 	Tanh
+	// Identity is no activation: the output layer's. It is not offered for hidden layers.
+	Identity
 )
 
 var activationNames = []string{"relu", "sigmoid", "tanh"}
 
 func (a Activation) String() string {
+	if a == Identity {
+		return "identity"
+	}
 	if a < 0 || int(a) >= len(activationNames) {
 		return fmt.Sprintf("activation(%d)", int(a))
 	}

@@ -87,10 +87,11 @@ func (n *Net) Forward(d Data, start, B int) {
 	L := cfg.Layers()
 	for l := range L {
 		C, OC := cfg.Sizes[l], cfg.Sizes[l+1]
-		be.MatmulForward(n.acts[l+1], n.acts[l], n.w[l], n.b[l], B, C, OC)
-		if l < L-1 {
-			be.ActivationForward(n.acts[l+1], n.acts[l+1], cfg.Activation, B*OC)
+		act := cfg.Activation
+		if l == L-1 {
+			act = Identity
 		}
+		be.MatmulForward(n.acts[l+1], n.acts[l], n.w[l], n.b[l], act, B, C, OC)
 	}
 }
 

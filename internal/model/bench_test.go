@@ -1,0 +1,59 @@
+package model_test
+
+import (
+	"testing"
+
+	"github.com/dltrain/dltrain/internal/cpu"
+	"github.com/dltrain/dltrain/internal/model"
+)
+
+// BenchmarkTrainStep times one SGD step of the seed configuration (784-128-10, batch 100) on the CPU
+// and reports allocations per step, which should be zero.
+func BenchmarkTrainStep(b *testing.B) {
+	train, _ := subset(b)
+	be := &cpu.Backend{}
+	m, _ := model.New(model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy), 1)
+	net, err := model.NewNet(be, m.Config, 100)
+	if err != nil {
+		b.Fatal(err)
+	}
+	net.Load(m)
+	d, _ := be.Resident(train)
+	be.SetOrder(d, model.EpochOrder(1, 1, train.N, nil))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		start := (i % 30) * 100
+		net.Forward(d, start, 100)
+		net.Loss(d, start, 100)
+		net.Backward(100)
+		net.Update(0.01, 0.9)
+	}
+	b.ReportMetric(float64(b.Elapsed().Seconds())/float64(b.N)*600, "s/epoch")
+}
+
+// TestTrainStepAllocatesNothing: after warm-up, a training step on the CPU allocates nothing.
+func TestTrainStepAllocatesNothing(t *testing.T) {
+	train, _ := subset(t)
+	be := &cpu.Backend{}
+	m, _ := model.New(model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy), 1)
+	net, err := model.NewNet(be, m.Config, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.Load(m)
+	d, _ := be.Resident(train)
+	be.SetOrder(d, model.EpochOrder(1, 1, train.N, nil))
+	step := func() {
+		net.Forward(d, 0, 100)
+		net.Loss(d, 0, 100)
+		net.Backward(100)
+		net.Update(0.01, 0.9)
+	}
+	for range 5 {
+		step()
+	}
+	if a := testing.AllocsPerRun(50, step); a != 0 {
+		t.Fatalf("a training step allocates %v times, want 0", a)
+	}
+}
