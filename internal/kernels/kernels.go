@@ -1,0 +1,71 @@
+// Package kernels holds dltrain's hand-written PTX kernels, embedded in the binary, and a Go
+// description of each entry point: its module, parameters (all 64-bit, as gorgonia/cu passes them)
+// and launch geometry. The CUDA backend (internal/cuda) loads the modules and launches through one Go
+// launcher per entry; the CPU twin of each kernel, which the tests compare against, lives in
+// internal/cpu.
+//
+// The PTX is written for ISA 7.0 and target sm_52, so every driver since CUDA 11 JIT-compiles it for
+// whatever card it finds. This package is pure Go: it builds, and its tests run, without CUDA.
+package kernels
+
+import (
+	"embed"
+	"fmt"
+)
+
+//go:embed *.ptx
+var files embed.FS
+
+// Source returns the PTX text of a module ("gather", "bias_act", …).
+func Source(module string) (string, error) {
+	b, err := files.ReadFile(module + ".ptx")
+	if err != nil {
+		return "", fmt.Errorf("kernels: no module %q", module)
+	}
+	return string(b), nil
+}
+
+// Entry describes one kernel entry point.
+type Entry struct {
+	Module string   // file name without .ptx
+	Name   string   // .entry name
+	Params []string // parameter names, in order
+	// Block is the block size the launcher uses; Fixed means the kernel requires exactly that
+	// (.reqntid) and runs as a single block.
+	Block int
+	Fixed bool
+	Twin  string // the CPU function with the same contract (internal/cpu)
+}
+
+// The entries. Their order, names and parameters are checked against the PTX by the tests.
+var (
+	GatherNormalize = Entry{"gather", "gather_normalize", []string{"x", "pix", "order", "start", "rows"}, 256, false, "cpu.Gather"}
+	BiasAct         = Entry{"bias_act", "bias_act", []string{"out", "bias", "rows", "cols", "act"}, 256, false, "cpu.BiasActivationForward"}
+	ActBackward     = Entry{"act_backward", "act_backward", []string{"dinp", "dout", "out", "n", "act"}, 256, false, "cpu.ActivationBackward"}
+	SoftmaxCE       = Entry{"softmax_ce", "softmax_ce", []string{"dlogits", "stats", "logits", "labels", "start", "rows", "k"}, 256, true, "cpu.CrossEntropy"}
+	MSE             = Entry{"mse", "mse", []string{"dout", "stats", "out", "labels", "start", "rows", "k"}, 256, true, "cpu.MSE"}
+	ColumnSums      = Entry{"column_sums", "column_sums", []string{"dbias", "dout", "rows", "cols"}, 128, false, "cpu.ColumnSums"}
+	SGDMomentum     = Entry{"sgd", "sgd_momentum", []string{"params", "velocity", "grads", "n", "lr", "mu"}, 256, false, "cpu.SGDMomentum"}
+)
+
+// All lists every entry.
+var All = []Entry{GatherNormalize, BiasAct, ActBackward, SoftmaxCE, MSE, ColumnSums, SGDMomentum}
+
+// maxGrid caps grid-stride kernels (SGDMomentum).
+const maxGrid = 1024
+
+// Grid returns the number of blocks for n work items: ceil(n / Block), or 1 for single-block kernels;
+// 0 when there is no work. SGDMomentum, a grid-stride loop, is capped at 1024 blocks.
+func (e Entry) Grid(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	if e.Fixed {
+		return 1
+	}
+	g := (n + e.Block - 1) / e.Block
+	if e.Name == SGDMomentum.Name {
+		g = min(g, maxGrid)
+	}
+	return g
+}

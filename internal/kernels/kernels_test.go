@@ -1,0 +1,66 @@
+package kernels
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestPTXMatchesEntries checks each module's header and that every described entry exists in its
+// PTX with exactly the described 64-bit parameters, in order.
+func TestPTXMatchesEntries(t *testing.T) {
+	paramRe := regexp.MustCompile(`\.param \.u64 (\w+)`)
+	for _, e := range All {
+		src, err := Source(e.Module)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{".version 7.0\n", ".target sm_52\n", ".address_size 64\n"} {
+			if !strings.Contains(src, want) {
+				t.Errorf("%s.ptx lacks %q", e.Module, strings.TrimSpace(want))
+			}
+		}
+		i := strings.Index(src, ".visible .entry "+e.Name+"(")
+		if i < 0 {
+			t.Errorf("%s.ptx has no entry %s", e.Module, e.Name)
+			continue
+		}
+		sig := src[i : i+strings.Index(src[i:], ")")]
+		var got []string
+		for _, m := range paramRe.FindAllStringSubmatch(sig, -1) {
+			got = append(got, m[1])
+		}
+		if strings.Join(got, ",") != strings.Join(e.Params, ",") {
+			t.Errorf("%s params = %v, want %v", e.Name, got, e.Params)
+		}
+		if strings.Count(sig, ".param") != len(e.Params) {
+			t.Errorf("%s has parameters that are not .u64: %q", e.Name, sig)
+		}
+		if e.Fixed && !strings.Contains(src[i:], ".reqntid 256") {
+			t.Errorf("%s is launched as one fixed block but does not require 256 threads", e.Name)
+		}
+	}
+}
+
+func TestGrid(t *testing.T) {
+	for _, c := range []struct {
+		e    Entry
+		n    int
+		want int
+	}{
+		{GatherNormalize, 0, 0},
+		{GatherNormalize, 1, 1},
+		{GatherNormalize, 256, 1},
+		{GatherNormalize, 257, 2},
+		{GatherNormalize, 100 * 784, 307},
+		{ColumnSums, 128, 1},
+		{ColumnSums, 129, 2},
+		{SoftmaxCE, 4096, 1},
+		{SGDMomentum, 101770, 398},
+		{SGDMomentum, 1 << 30, 1024},
+	} {
+		if got := c.e.Grid(c.n); got != c.want {
+			t.Errorf("%s.Grid(%d) = %d, want %d", c.e.Name, c.n, got, c.want)
+		}
+	}
+}
