@@ -284,15 +284,28 @@ func packB(dst []float32, tB bool, b []float32, ldb, p0, kb, j0, nc int) {
 			}
 			continue
 		}
-		// op(B)[k][j] = b[j*ldb+k]: each stored row is one column of op(B). Read the w rows in step
-		// and write the panel sequentially.
+		// op(B)[k][j] = b[j*ldb+k]: each stored row is one column of op(B). Full 8×8 blocks go through
+		// the AVX transpose; the ragged edges are copied one by one.
+		c8, k8 := 0, 0
+		if w == nr && HasAVX2 {
+			c8, k8 = nr, kb/8*8
+			for c0 := 0; c0 < nr; c0 += 8 {
+				for k0 := 0; k0 < k8; k0 += 8 {
+					transpose8(pan[k0*nr+c0:], nr, b[(jj+c0)*ldb+p0+k0:], ldb)
+				}
+			}
+		}
 		var rows [nr][]float32
 		for c := range w {
 			rows[c] = b[(jj+c)*ldb+p0:][:kb]
 		}
 		for k := range kb {
 			d := pan[k*nr:][:nr]
-			for c := range w {
+			from := 0
+			if k < k8 {
+				from = c8 // columns already written by the transpose
+			}
+			for c := from; c < w; c++ {
 				d[c] = rows[c][k]
 			}
 			clear(d[w:])

@@ -255,3 +255,73 @@ soverwrite:
 	VMOVUPS Y15, 32(DX)
 	VZEROUPPER
 	RET
+
+// func transpose8x8(dst *float32, ldd int, src *float32, lds int)
+//
+// dst[r][c] = src[c][r] for an 8×8 block; ldd and lds are row strides in floats. packB uses it to lay
+// out the transposed B of the NT GEMM. Rows are loaded into Y0..Y7, interleaved in pairs (unpack),
+// then in quads (shufps), then the 128-bit halves are exchanged (vperm2f128): the textbook AVX
+// transpose, three shuffle stages of eight instructions.
+TEXT ·transpose8x8(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	SHLQ $2, R8
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R9
+	SHLQ $2, R9
+	VMOVUPS (SI), Y0
+	ADDQ R9, SI
+	VMOVUPS (SI), Y1
+	ADDQ R9, SI
+	VMOVUPS (SI), Y2
+	ADDQ R9, SI
+	VMOVUPS (SI), Y3
+	ADDQ R9, SI
+	VMOVUPS (SI), Y4
+	ADDQ R9, SI
+	VMOVUPS (SI), Y5
+	ADDQ R9, SI
+	VMOVUPS (SI), Y6
+	ADDQ R9, SI
+	VMOVUPS (SI), Y7
+	VUNPCKLPS Y1, Y0, Y8  // a0 b0 a1 b1 | a4 b4 a5 b5
+	VUNPCKHPS Y1, Y0, Y9  // a2 b2 a3 b3 | a6 b6 a7 b7
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0  // a0 b0 c0 d0 | a4 b4 c4 d4
+	VSHUFPS $0xEE, Y10, Y8, Y1  // a1 b1 c1 d1 | a5 b5 c5 d5
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4 // e0 f0 g0 h0 | e4 f4 g4 h4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8  // column 0
+	VPERM2F128 $0x20, Y5, Y1, Y9  // column 1
+	VPERM2F128 $0x20, Y6, Y2, Y10 // column 2
+	VPERM2F128 $0x20, Y7, Y3, Y11 // column 3
+	VPERM2F128 $0x31, Y4, Y0, Y12 // column 4
+	VPERM2F128 $0x31, Y5, Y1, Y13 // column 5
+	VPERM2F128 $0x31, Y6, Y2, Y14 // column 6
+	VPERM2F128 $0x31, Y7, Y3, Y15 // column 7
+	VMOVUPS Y8, (DI)
+	ADDQ R8, DI
+	VMOVUPS Y9, (DI)
+	ADDQ R8, DI
+	VMOVUPS Y10, (DI)
+	ADDQ R8, DI
+	VMOVUPS Y11, (DI)
+	ADDQ R8, DI
+	VMOVUPS Y12, (DI)
+	ADDQ R8, DI
+	VMOVUPS Y13, (DI)
+	ADDQ R8, DI
+	VMOVUPS Y14, (DI)
+	ADDQ R8, DI
+	VMOVUPS Y15, (DI)
+	VZEROUPPER
+	RET

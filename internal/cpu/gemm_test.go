@@ -165,3 +165,25 @@ func BenchmarkGemm(b *testing.B) {
 		})
 	}
 }
+
+func TestTranspose8(t *testing.T) {
+	if !HasAVX2 {
+		t.Skip("no AVX2")
+	}
+	src := make([]float32, 8*11)
+	for i := range src {
+		src[i] = float32(i)
+	}
+	dst := poisoned(8 * 9)
+	transpose8(dst, 9, src, 11)
+	for r := range 8 {
+		for c := range 8 {
+			if dst[r*9+c] != src[c*11+r] {
+				t.Fatalf("transpose8: dst[%d][%d] = %v, want %v", r, c, dst[r*9+c], src[c*11+r])
+			}
+		}
+		if !math.IsNaN(float64(dst[r*9+8])) {
+			t.Fatalf("transpose8 wrote outside its block at row %d", r)
+		}
+	}
+}

@@ -41,3 +41,16 @@ func kernelStrided(kb int, a []float32, lda int, b, c []float32, ldc int, acc bo
 	_ = c[(mr-1)*ldc+nr-1]
 	kernel6x16s(kb, &a[0], lda, &b[0], &c[0], ldc, acc)
 }
+
+// transpose8x8 writes dst[r·ldd + c] = src[c·lds + r] for r, c < 8 (gemm_amd64.s).
+//
+//go:noescape
+func transpose8x8(dst *float32, ldd int, src *float32, lds int)
+
+// transpose8 is transpose8x8 on slices, with the bounds it touches checked first. Only call it when
+// HasAVX2.
+func transpose8(dst []float32, ldd int, src []float32, lds int) {
+	_ = dst[7*ldd+7]
+	_ = src[7*lds+7]
+	transpose8x8(&dst[0], ldd, &src[0], lds)
+}
