@@ -35,8 +35,8 @@ func loadFiles(files mnist.Files) (train, test *mnist.Set, err error) {
 	return train, test, nil
 }
 
-// pickBackend resolves --device. With auto it falls back to the CPU, saying so on stderr.
-func pickBackend(device string, io *IO) (model.Backend, error) {
+// pickBackend resolves --device. With auto it falls back to the CPU, saying so on stderr unless quiet.
+func pickBackend(device string, io *IO, quiet bool) (model.Backend, error) {
 	switch device {
 	case "cpu":
 		return &cpu.Backend{}, nil
@@ -51,9 +51,11 @@ func pickBackend(device string, io *IO) (model.Backend, error) {
 		if err == nil {
 			return be, nil
 		}
-		if cuda.Built {
+		switch {
+		case quiet:
+		case cuda.Built:
 			fmt.Fprintf(io.Err, "dltrain: no usable GPU (%v); using the CPU\n", err)
-		} else {
+		default:
 			fmt.Fprintln(io.Err, "dltrain: built without CUDA; using the CPU")
 		}
 		return &cpu.Backend{}, nil

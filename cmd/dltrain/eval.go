@@ -72,7 +72,7 @@ func evalRun(opts *EvalOptions) error {
 	if err != nil {
 		return modelErr(err)
 	}
-	be, err := pickBackend(opts.Device, opts.IO)
+	be, err := pickBackend(opts.Device, opts.IO, opts.JSON)
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func predictRun(opts *PredictOptions) error {
 	if err != nil {
 		return modelErr(err)
 	}
-	be, err := pickBackend(opts.Device, opts.IO)
+	be, err := pickBackend(opts.Device, opts.IO, opts.JSON)
 	if err != nil {
 		return err
 	}

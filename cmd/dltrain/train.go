@@ -191,7 +191,7 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	be, err := pickBackend(opts.Device, io)
+	be, err := pickBackend(opts.Device, io, opts.Quiet)
 	if err != nil {
 		return err
 	}
