@@ -72,7 +72,7 @@ func Gemm(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, 
 		return
 	}
 	startPool.Do(func() {
-		for range max(runtime.NumCPU(), runtime.GOMAXPROCS(0)) - 1 {
+		for range max(runtime.NumCPU(), runtime.GOMAXPROCS(0)) {
 			go gemmWorker()
 		}
 	})
@@ -83,18 +83,13 @@ func Gemm(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, 
 		done = make(chan struct{}, maxSplit)
 	}
 	args := gemmArgs{tA, tB, M, N, K, a, lda, b, ldb, c, ldc}
-	sent := 0
-	for w := 1; w < workers; w++ {
-		t := gemmTask{args: args, j0: panels * w / workers * nr, j1: min(panels*(w+1)/workers*nr, N), done: done}
-		select {
-		case tasks <- t: // an idle worker took it
-			sent++
-		default: // none idle: do it here
-			t.run()
-		}
+	// Every range goes to the pool and the caller blocks: its own P then runs one worker at once and
+	// idle Ps take the others. (A caller that computed a range itself kept the worker it had just
+	// woken waiting in its own run queue, and the GEMM ran serially.)
+	for w := range workers {
+		tasks <- gemmTask{args: args, j0: panels * w / workers * nr, j1: min(panels*(w+1)/workers*nr, N), done: done}
 	}
-	gemmRange(tA, tB, M, N, K, a, lda, b, ldb, c, ldc, 0, min(panels/workers*nr, N))
-	for range sent {
+	for range workers {
 		<-done
 	}
 	select {
@@ -103,8 +98,8 @@ func Gemm(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, 
 	}
 }
 
-// The worker pool: goroutines started once, fed over an unbuffered channel so that a send succeeds
-// only when a worker is idle. Which goroutine runs a column range never changes the result.
+// The worker pool: one goroutine per core, started once and fed over an unbuffered channel. With more ranges than workers the caller waits for a free one (a worker never blocks: done
+// is buffered), so nothing deadlocks. Which goroutine runs a column range never changes the result.
 const maxSplit = 64
 
 type gemmArgs struct {
