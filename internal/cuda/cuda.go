@@ -105,7 +105,9 @@ func Open(ordinal int) (*Backend, error) {
 		b.argp[i] = unsafe.Pointer(&b.argv[i])
 	}
 	b.devName, _ = dev.Name()
-	b.blas = cublas.New()
+	if b.blas, err = newBLAS(); err != nil {
+		return nil, err
+	}
 	for _, e := range kernels.All {
 		src, err := kernels.Source(e.Module)
 		if err != nil {
@@ -123,6 +125,26 @@ func Open(ordinal int) (*Backend, error) {
 		b.fns[e.Name] = fn
 	}
 	return b, nil
+}
+
+// newBLAS creates the cuBLAS handle; cu/blas panics when cublasCreate fails.
+func newBLAS() (h *cublas.Standard, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cuda: creating the cuBLAS handle: %v", r)
+		}
+	}()
+	return cublas.New(), nil
+}
+
+// Bind makes the backend's context current on the calling goroutine's OS thread, locking the
+// goroutine to it. Needed only when another goroutine than the creator uses the backend (tests do).
+func (b *Backend) Bind() error {
+	runtime.LockOSThread()
+	if err := cu.SetCurrentContext(b.ctx); err != nil {
+		return fmt.Errorf("cuda: binding the context: %v", err)
+	}
+	return nil
 }
 
 // Name is "cuda".

@@ -24,6 +24,10 @@ var gpu *Backend
 func open(t testing.TB) *Backend {
 	t.Helper()
 	if gpu != nil {
+		// Each test runs on its own goroutine: make the context current on this one's thread.
+		if err := gpu.Bind(); err != nil {
+			t.Fatal(err)
+		}
 		return gpu
 	}
 	b, err := Open(0)
