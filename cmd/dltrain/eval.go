@@ -64,13 +64,9 @@ type evalJSON struct {
 }
 
 func evalRun(opts *EvalOptions) error {
-	key, err := loadKey(opts.KeyFile)
+	ck, err := loadModel(opts.Model, opts.KeyFile)
 	if err != nil {
 		return err
-	}
-	ck, err := model.Load(opts.Model, key)
-	if err != nil {
-		return modelErr(err)
 	}
 	be, err := pickBackend(opts.Device, opts.IO, opts.JSON)
 	if err != nil {

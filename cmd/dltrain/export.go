@@ -70,13 +70,9 @@ func exportRun(opts *ExportOptions) error {
 	if out == opts.Model {
 		return usageErr("the output would overwrite %s; give another -o", opts.Model)
 	}
-	key, err := loadKey(opts.KeyFile)
+	ck, err := loadModel(opts.Model, opts.KeyFile)
 	if err != nil {
 		return err
-	}
-	ck, err := model.Load(opts.Model, key)
-	if err != nil {
-		return modelErr(err)
 	}
 	b, err := encode(ck)
 	if err != nil {

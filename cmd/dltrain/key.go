@@ -29,6 +29,19 @@ func loadKey(flag string) ([]byte, error) {
 	return k, nil
 }
 
+// loadModel reads a checkpoint with the key named by keyFlag (or $DLTRAIN_KEY_FILE), if any.
+func loadModel(path, keyFlag string) (model.Checkpoint, error) {
+	key, err := loadKey(keyFlag)
+	if err != nil {
+		return model.Checkpoint{}, err
+	}
+	ck, err := model.Load(path, key)
+	if err != nil {
+		return model.Checkpoint{}, modelErr(err)
+	}
+	return ck, nil
+}
+
 // modelErr classifies a checkpoint load failure, with a hint for the encrypted cases.
 func modelErr(err error) error {
 	if errors.Is(err, model.ErrEncrypted) {

@@ -78,13 +78,9 @@ func predictRun(opts *PredictOptions) error {
 	if err != nil {
 		return usageErr("--invert: %v", err)
 	}
-	key, err := loadKey(opts.KeyFile)
+	ck, err := loadModel(opts.Model, opts.KeyFile)
 	if err != nil {
 		return err
-	}
-	ck, err := model.Load(opts.Model, key)
-	if err != nil {
-		return modelErr(err)
 	}
 	be, err := pickBackend(opts.Device, opts.IO, opts.JSON)
 	if err != nil {
