@@ -84,8 +84,8 @@ func TestResumeByteIdentical(t *testing.T) {
 		t.Fatalf("interrupted train = %v (%s), want exit 130 with a resume hint", err, errb.String())
 	}
 	ck, err := model.Load(cut, nil)
-	if err != nil || ck.Epoch != 1 {
-		t.Fatalf("interrupted checkpoint: %v, epoch %d; want epoch 1 complete", err, ck.Epoch)
+	if err != nil || ck.Epoch < 1 || ck.Epoch >= 4 {
+		t.Fatalf("interrupted checkpoint: %v, epoch %d; want a run stopped after epoch 1 and before the end", err, ck.Epoch)
 	}
 	t.Logf("interrupted at epoch %d + %d steps", ck.Epoch, ck.EpochStep)
 	if code, _, e := run(t, "train", "--resume", cut, "--epochs", "4", "-o", cut, "--device", "cpu"); code != 0 {
