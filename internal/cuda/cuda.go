@@ -74,19 +74,28 @@ var _ model.Backend = (*Backend)(nil)
 // ErrNotBuilt is never returned in a CUDA build; it exists so both builds export the same names.
 var ErrNotBuilt = errors.New("cuda: built without CUDA: make build-cuda")
 
+// Available reports why no GPU can be used, or nil: no driver, or no device.
+func Available() error {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return fmt.Errorf("cuda: no usable driver: %v", err)
+	}
+	if n == 0 {
+		return errors.New("cuda: no CUDA device found")
+	}
+	return nil
+}
+
 // New opens GPU 0, creates a context current on the calling goroutine's OS thread (which it locks),
 // a cuBLAS handle, and loads every PTX module.
 func New() (model.Backend, error) { return Open(0) }
 
 // Open is New for a given device ordinal.
 func Open(ordinal int) (*Backend, error) {
-	n, err := cu.NumDevices()
-	if err != nil {
-		return nil, fmt.Errorf("cuda: no usable driver: %v", err)
+	if err := Available(); err != nil {
+		return nil, err
 	}
-	if n == 0 {
-		return nil, errors.New("cuda: no CUDA device found")
-	}
+	n, _ := cu.NumDevices()
 	if ordinal < 0 || ordinal >= n {
 		return nil, fmt.Errorf("cuda: device %d does not exist (%d found)", ordinal, n)
 	}

@@ -16,5 +16,8 @@ const Built = false
 // ErrNotBuilt is returned by New in builds without the cuda tag.
 var ErrNotBuilt = errors.New("cuda: built without CUDA: make build-cuda")
 
+// Available reports whether a GPU can be used; in this build it never can.
+func Available() error { return ErrNotBuilt }
+
 // New would open the first GPU; in this build it always returns ErrNotBuilt.
 func New() (model.Backend, error) { return nil, ErrNotBuilt }
