@@ -30,8 +30,8 @@ type Entry struct {
 	Module string   // file name without .ptx
 	Name   string   // .entry name
 	Params []string // parameter names, in order
-	// Block is the block size the launcher uses; Fixed means the kernel requires exactly that
-	// (.reqntid) and runs as a single block.
+	// Block is the block size the launcher uses; Fixed means the kernel runs as a single block of
+	// exactly that size (.reqntid 256 for the reductions).
 	Block int
 	Fixed bool
 	Twin  string // the CPU function with the same contract (internal/cpu)
@@ -39,17 +39,18 @@ type Entry struct {
 
 // The entries. Their order, names and parameters are checked against the PTX by the tests.
 var (
-	GatherNormalize = Entry{"gather", "gather_normalize", []string{"x", "pix", "order", "start", "rows"}, 256, false, "cpu.Gather"}
+	GatherNormalize = Entry{"gather", "gather_normalize", []string{"x", "pix", "order", "start", "cursor", "rows"}, 256, false, "cpu.Gather"}
+	Advance         = Entry{"gather", "advance", []string{"cursor", "by"}, 1, true, "(the host's start += B)"}
 	BiasAct         = Entry{"bias_act", "bias_act", []string{"out", "bias", "rows", "cols", "act"}, 256, false, "cpu.BiasActivationForward"}
 	ActBackward     = Entry{"act_backward", "act_backward", []string{"dinp", "dout", "out", "n", "act"}, 256, false, "cpu.ActivationBackward"}
-	SoftmaxCE       = Entry{"softmax_ce", "softmax_ce", []string{"dlogits", "stats", "logits", "labels", "start", "rows", "k"}, 256, true, "cpu.CrossEntropy"}
-	MSE             = Entry{"mse", "mse", []string{"dout", "stats", "out", "labels", "start", "rows", "k"}, 256, true, "cpu.MSE"}
+	SoftmaxCE       = Entry{"softmax_ce", "softmax_ce", []string{"dlogits", "stats", "logits", "labels", "start", "cursor", "rows", "k"}, 256, true, "cpu.CrossEntropy"}
+	MSE             = Entry{"mse", "mse", []string{"dout", "stats", "out", "labels", "start", "cursor", "rows", "k"}, 256, true, "cpu.MSE"}
 	ColumnSums      = Entry{"column_sums", "column_sums", []string{"dbias", "dout", "rows", "cols"}, 128, false, "cpu.ColumnSums"}
 	SGDMomentum     = Entry{"sgd", "sgd_momentum", []string{"params", "velocity", "grads", "n", "lr", "mu"}, 256, false, "cpu.SGDMomentum"}
 )
 
 // All lists every entry.
-var All = []Entry{GatherNormalize, BiasAct, ActBackward, SoftmaxCE, MSE, ColumnSums, SGDMomentum}
+var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, ColumnSums, SGDMomentum}
 
 // maxGrid caps grid-stride kernels (SGDMomentum).
 const maxGrid = 1024

@@ -65,3 +65,16 @@ type Backend interface {
 	// Sync waits for queued work to finish (a no-op on the CPU).
 	Sync() error
 }
+
+// Graphs is implemented by backends that can record the ops of one training step once and replay
+// them at a fraction of the launch cost (CUDA graphs). A recorded step's parameters are fixed, so while
+// recording, Gather and the loss ops take their batch offset from a cursor in device memory (their
+// start argument is then relative to it) and every replay advances the cursor by the batch size.
+type Graphs interface {
+	// Record records step, which issues one full-batch step's ops with start 0, without running it.
+	Record(step func(), batch int) error
+	// SetCursor sets the offset of the next replayed batch (a 4-byte copy; a few per epoch).
+	SetCursor(start int) error
+	// Replay runs the recorded step at the cursor and advances the cursor by the batch size.
+	Replay() error
+}

@@ -77,6 +77,11 @@ type Trainer struct {
 	// OnEpoch, if set, is called after each epoch's evaluation; the model's Params hold that epoch's
 	// weights. An error stops training and is returned.
 	OnEpoch func(EpochResult) error
+	// NoGraphs turns off step replay on backends that offer it (Graphs); the weights are the same
+	// either way.
+	NoGraphs bool
+	// GraphErr is why replay was not used on a backend that offers it, if it failed to record.
+	GraphErr error
 }
 
 // shuffleStream separates the shuffle RNG from the initialization RNG of the same seed.
@@ -130,6 +135,7 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 	}
 	order := make([]int32, 0, train.N)
 	steps := (train.N + h.BatchSize - 1) / h.BatchSize
+	r := newReplayer(t, net, dtrain)
 	for m.Epoch < h.Epochs {
 		epoch := m.Epoch + 1
 		first := m.EpochStep // > 0 when resuming mid-epoch
@@ -148,10 +154,9 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 			}
 			start := s * h.BatchSize
 			B := min(h.BatchSize, train.N-start)
-			net.Forward(dtrain, start, B)
-			net.Loss(dtrain, start, B)
-			net.Backward(B)
-			net.Update(h.LR, h.Momentum)
+			if err := r.step(start, B); err != nil {
+				return err
+			}
 			m.Step++
 			m.EpochStep = s + 1
 			if (s+1)%every == 0 || s == steps-1 {
@@ -206,4 +211,63 @@ func (t *Trainer) stop(net *Net, err error) error {
 		return errors.Join(err, serr)
 	}
 	return err
+}
+
+// replayer runs training steps, through the backend's Graphs when it has them: the first full-batch
+// step runs plainly (backends warm up on it), the second is recorded, and every full batch after that
+// is a replay. A partial last batch always runs plainly. If recording fails, training goes on plainly
+// and the reason is kept in Trainer.GraphErr.
+type replayer struct {
+	t        *Trainer
+	net      *Net
+	d        Data
+	g        Graphs
+	warm     bool
+	recorded bool
+	cursor   int // the backend's cursor, as far as the host knows; −1 unknown
+}
+
+func newReplayer(t *Trainer, net *Net, d Data) *replayer {
+	r := &replayer{t: t, net: net, d: d, cursor: -1}
+	if g, ok := t.Backend.(Graphs); ok && !t.NoGraphs {
+		r.g = g
+	}
+	return r
+}
+
+func (r *replayer) plain(start, B int) {
+	h := r.t.Hyper
+	r.net.Forward(r.d, start, B)
+	r.net.Loss(r.d, start, B)
+	r.net.Backward(B)
+	r.net.Update(h.LR, h.Momentum)
+}
+
+func (r *replayer) step(start, B int) error {
+	h := r.t.Hyper
+	if r.g == nil || B != h.BatchSize || !r.warm {
+		r.plain(start, B)
+		r.warm = r.warm || B == h.BatchSize
+		return nil
+	}
+	if !r.recorded {
+		err := r.g.Record(func() { r.plain(0, B) }, B)
+		if err != nil {
+			r.t.GraphErr = err
+			r.g = nil
+			r.plain(start, B)
+			return nil
+		}
+		r.recorded = true
+	}
+	if r.cursor != start {
+		if err := r.g.SetCursor(start); err != nil {
+			return err
+		}
+	}
+	if err := r.g.Replay(); err != nil {
+		return err
+	}
+	r.cursor = start + B
+	return nil
 }
