@@ -315,6 +315,9 @@ func trainRun(opts *TrainOptions) error {
 		return nil
 	}
 	err = tr.Run(ctx, train, test)
+	if tr.GraphErr != nil && !opts.Quiet {
+		fmt.Fprintf(io.Err, "dltrain: could not record the step as a CUDA graph (%v); used plain launches\n", tr.GraphErr)
+	}
 	select {
 	case caught = <-caughtc:
 	default:

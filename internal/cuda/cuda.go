@@ -12,6 +12,9 @@
 // or cuBLAS call is kept and returned by the next Sync, Download or Upload, and later ops are skipped.
 package cuda
 
+// #include <cuda.h>
+import "C"
+
 import (
 	"errors"
 	"fmt"
@@ -61,6 +64,13 @@ type Backend struct {
 	mods   []cu.Module
 	allocs []cu.DevicePtr
 	err    error
+
+	// stream carries every launch and cuBLAS call, so that a step can be captured as a CUDA graph
+	// (graph.go). It blocks with the legacy stream, so the synchronous copies order with it.
+	stream    cu.Stream
+	cursor    cu.DevicePtr // u32 batch offset read by a replayed step
+	capturing bool
+	exec      C.CUgraphExec
 
 	// Launch arguments: argp[i] points at argv[i], set once, so a launch allocates nothing.
 	argv [8]uint64
@@ -115,6 +125,12 @@ func Open(ordinal int) (*Backend, error) {
 	}
 	b.devName, _ = dev.Name()
 	if b.blas, err = newBLAS(); err != nil {
+		return nil, err
+	}
+	if b.stream, err = cu.MakeStream(0); err != nil {
+		return nil, fmt.Errorf("cuda: creating a stream: %v", err)
+	}
+	if err := b.useStream(); err != nil {
 		return nil, err
 	}
 	for _, e := range kernels.All {
@@ -328,7 +344,7 @@ func (b *Backend) launch(e kernels.Entry, n int, args ...uint64) {
 		return
 	}
 	copy(b.argv[:], args)
-	err := b.fns[e.Name].Launch(grid, 1, 1, e.Block, 1, 1, 0, cu.NoStream, b.argp[:len(args)])
+	err := b.fns[e.Name].Launch(grid, 1, 1, e.Block, 1, 1, 0, b.stream, b.argp[:len(args)])
 	if err != nil {
 		b.fail(fmt.Errorf("cuda: %s: launch of %d×%d: %v", e.Name, grid, e.Block, err))
 	}
@@ -336,12 +352,20 @@ func (b *Backend) launch(e kernels.Entry, n int, args ...uint64) {
 
 func ptr(t model.Tensor) uint64 { return uint64(dev(t).ptr) }
 
+// cursorArg is the cursor's address while a step is being recorded, else 0 (no cursor).
+func (b *Backend) cursorArg() uint64 {
+	if b.capturing {
+		return uint64(b.cursor)
+	}
+	return 0
+}
+
 func f32bits(f float32) uint64 { return uint64(math.Float32bits(f)) }
 
 // Gather launches gather_normalize.
 func (b *Backend) Gather(x model.Tensor, md model.Data, start, B int) {
 	d := md.(*data)
-	b.launch(kernels.GatherNormalize, B*mnist.Pixels, ptr(x), uint64(d.pix), uint64(d.order), uint64(start), uint64(B))
+	b.launch(kernels.GatherNormalize, B*mnist.Pixels, ptr(x), uint64(d.pix), uint64(d.order), uint64(start), b.cursorArg(), uint64(B))
 }
 
 // gemm computes the row-major C (M, N) = op(A) · op(B) with cuBLAS, which is column-major.
@@ -403,13 +427,13 @@ func (b *Backend) ActivationBackward(dinp, dout, out model.Tensor, act model.Act
 // CrossEntropy launches softmax_ce.
 func (b *Backend) CrossEntropy(dlogits, stats, logits model.Tensor, md model.Data, start, B, K int) {
 	d := md.(*data)
-	b.launch(kernels.SoftmaxCE, B, ptr(dlogits), ptr(stats), ptr(logits), uint64(d.labels), uint64(start), uint64(B), uint64(K))
+	b.launch(kernels.SoftmaxCE, B, ptr(dlogits), ptr(stats), ptr(logits), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
 }
 
 // MSE launches mse.
 func (b *Backend) MSE(dout, stats, out model.Tensor, md model.Data, start, B, K int) {
 	d := md.(*data)
-	b.launch(kernels.MSE, B, ptr(dout), ptr(stats), ptr(out), uint64(d.labels), uint64(start), uint64(B), uint64(K))
+	b.launch(kernels.MSE, B, ptr(dout), ptr(stats), ptr(out), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
 }
 
 // SGDMomentum launches sgd_momentum over all N parameters.
@@ -430,6 +454,7 @@ func (b *Backend) Sync() error {
 
 // Close frees every allocation and the context.
 func (b *Backend) Close() error {
+	b.closeGraph()
 	for _, p := range b.allocs {
 		cu.MemFree(p)
 	}

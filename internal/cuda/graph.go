@@ -1,0 +1,130 @@
+//go:build cuda
+
+package cuda
+
+// This file is the small cgo layer for what gorgonia.org/cu lacks: a cuBLAS stream (cublasSetStream)
+// and CUDA graphs (stream capture, instantiation, launch). Everything else goes through cu.
+
+/*
+#cgo LDFLAGS: -lcuda -lcublas
+#include <cuda.h>
+#include <cublas_v2.h>
+
+static CUresult dl_capture_begin(CUstream s) { return cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL); }
+static CUresult dl_capture_end(CUstream s, CUgraph *g) { return cuStreamEndCapture(s, g); }
+static CUresult dl_instantiate(CUgraphExec *e, CUgraph g) { return cuGraphInstantiateWithFlags(e, g, 0); }
+static CUresult dl_graph_launch(CUgraphExec e, CUstream s) { return cuGraphLaunch(e, s); }
+static CUresult dl_graph_destroy(CUgraph g) { return cuGraphDestroy(g); }
+static CUresult dl_exec_destroy(CUgraphExec e) { return cuGraphExecDestroy(e); }
+static int dl_cublas_set_stream(void *h, CUstream s) { return (int)cublasSetStream((cublasHandle_t)h, (cudaStream_t)s); }
+static const char *dl_error_name(CUresult r) { const char *s = 0; cuGetErrorName(r, &s); return s ? s : "unknown CUresult"; }
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/dltrain/dltrain/internal/kernels"
+	"github.com/dltrain/dltrain/internal/model"
+)
+
+var _ model.Graphs = (*Backend)(nil)
+
+func cuErr(what string, r C.CUresult) error {
+	if r == C.CUDA_SUCCESS {
+		return nil
+	}
+	return fmt.Errorf("cuda: %s: %s", what, C.GoString(C.dl_error_name(r)))
+}
+
+// cstream is the backend's stream as the driver API's type.
+func (b *Backend) cstream() C.CUstream { return C.CUstream(unsafe.Pointer(b.stream.C())) }
+
+// useStream puts cuBLAS on the backend's stream. cu/blas keeps its handle unexported as the first
+// field of Standard; it is read here through that layout.
+func (b *Backend) useStream() error {
+	h := *(*unsafe.Pointer)(unsafe.Pointer(b.blas))
+	if st := C.dl_cublas_set_stream(h, b.cstream()); st != 0 {
+		return fmt.Errorf("cuda: cublasSetStream: status %d", int(st))
+	}
+	return nil
+}
+
+// Record captures step (one full-batch training step issued with start 0) and an advance of the
+// cursor into a CUDA graph, without running it. While capturing, Gather and the loss kernels read the
+// batch offset from the cursor.
+func (b *Backend) Record(step func(), batch int) error {
+	if b.err != nil {
+		return b.err
+	}
+	if b.cursor == 0 {
+		p, err := cu.MemAlloc(4)
+		if err != nil {
+			return fmt.Errorf("cuda: cursor: %v", err)
+		}
+		b.allocs = append(b.allocs, p)
+		b.cursor = p
+	}
+	if err := cuErr("cuStreamBeginCapture", C.dl_capture_begin(b.cstream())); err != nil {
+		return err
+	}
+	b.capturing = true
+	step()
+	b.launch(kernels.Advance, 1, uint64(b.cursor), uint64(batch))
+	b.capturing = false
+	var g C.CUgraph
+	endErr := cuErr("cuStreamEndCapture", C.dl_capture_end(b.cstream(), &g))
+	if b.err != nil || endErr != nil {
+		// A failed capture leaves nothing behind; clear the error so training can go on plainly.
+		err := errors.Join(b.err, endErr)
+		b.err = nil
+		if g != nil {
+			C.dl_graph_destroy(g)
+		}
+		return err
+	}
+	defer C.dl_graph_destroy(g)
+	if b.exec != nil {
+		C.dl_exec_destroy(b.exec)
+		b.exec = nil
+	}
+	return cuErr("cuGraphInstantiateWithFlags", C.dl_instantiate(&b.exec, g))
+}
+
+// SetCursor sets the batch offset of the next replay.
+func (b *Backend) SetCursor(start int) error {
+	if b.err != nil {
+		return b.err
+	}
+	v := uint32(start)
+	if err := cu.MemcpyHtoD(b.cursor, unsafe.Pointer(&v), 4); err != nil {
+		return fmt.Errorf("cuda: setting the cursor: %v", err)
+	}
+	return nil
+}
+
+// Replay launches the recorded step.
+func (b *Backend) Replay() error {
+	if b.err != nil {
+		return b.err
+	}
+	if b.exec == nil {
+		return errors.New("cuda: replay before record")
+	}
+	if err := cuErr("cuGraphLaunch", C.dl_graph_launch(b.exec, b.cstream())); err != nil {
+		b.fail(err)
+		return err
+	}
+	return nil
+}
+
+func (b *Backend) closeGraph() {
+	if b.exec != nil {
+		C.dl_exec_destroy(b.exec)
+		b.exec = nil
+	}
+}
