@@ -133,20 +133,25 @@ func Open(ordinal int) (*Backend, error) {
 	if err := b.useStream(); err != nil {
 		return nil, err
 	}
+	loaded := map[string]cu.Module{}
 	for _, e := range kernels.All {
-		src, err := kernels.Source(e.Module)
-		if err != nil {
-			return nil, err
-		}
-		mod, err := cu.LoadData(src)
-		if err != nil {
-			return nil, fmt.Errorf("cuda: loading %s.ptx: %v", e.Module, err)
+		mod, ok := loaded[e.Module]
+		if !ok {
+			src, err := kernels.Source(e.Module)
+			if err != nil {
+				return nil, err
+			}
+			// The driver JIT-compiles the PTX for this card here.
+			if mod, err = cu.LoadData(src); err != nil {
+				return nil, fmt.Errorf("cuda: loading %s.ptx: %v", e.Module, err)
+			}
+			loaded[e.Module] = mod
+			b.mods = append(b.mods, mod)
 		}
 		fn, err := mod.Function(e.Name)
 		if err != nil {
 			return nil, fmt.Errorf("cuda: %s.ptx has no entry %s: %v", e.Module, e.Name, err)
 		}
-		b.mods = append(b.mods, mod)
 		b.fns[e.Name] = fn
 	}
 	return b, nil
