@@ -17,6 +17,7 @@ static CUresult dl_graph_launch(CUgraphExec e, CUstream s) { return cuGraphLaunc
 static CUresult dl_graph_destroy(CUgraph g) { return cuGraphDestroy(g); }
 static CUresult dl_exec_destroy(CUgraphExec e) { return cuGraphExecDestroy(e); }
 static int dl_cublas_set_stream(void *h, CUstream s) { return (int)cublasSetStream((cublasHandle_t)h, (cudaStream_t)s); }
+static int dl_cublas_set_workspace(void *h, CUdeviceptr p, size_t n) { return (int)cublasSetWorkspace((cublasHandle_t)h, (void *)p, n); }
 static const char *dl_error_name(CUresult r) { const char *s = 0; cuGetErrorName(r, &s); return s ? s : "unknown CUresult"; }
 */
 import "C"
@@ -44,12 +45,25 @@ func cuErr(what string, r C.CUresult) error {
 // cstream is the backend's stream as the driver API's type.
 func (b *Backend) cstream() C.CUstream { return C.CUstream(unsafe.Pointer(b.stream.C())) }
 
-// useStream puts cuBLAS on the backend's stream. cu/blas keeps its handle unexported as the first
-// field of Standard; it is read here through that layout.
+// cublasWorkspace is the workspace given to cuBLAS, the size NVIDIA recommends for Hopper. With a
+// workspace of its own cuBLAS never allocates during stream capture, which a graph would forbid.
+const cublasWorkspace = 32 << 20
+
+// useStream puts cuBLAS on the backend's stream, with a workspace of its own (setting the stream
+// resets it). cu/blas keeps its handle unexported as the first field of Standard; it is read here
+// through that layout.
 func (b *Backend) useStream() error {
 	h := *(*unsafe.Pointer)(unsafe.Pointer(b.blas))
 	if st := C.dl_cublas_set_stream(h, b.cstream()); st != 0 {
 		return fmt.Errorf("cuda: cublasSetStream: status %d", int(st))
+	}
+	ws, err := cu.MemAlloc(cublasWorkspace)
+	if err != nil {
+		return fmt.Errorf("cuda: cuBLAS workspace: %v", err)
+	}
+	b.allocs = append(b.allocs, ws)
+	if st := C.dl_cublas_set_workspace(h, C.CUdeviceptr(ws), cublasWorkspace); st != 0 {
+		return fmt.Errorf("cuda: cublasSetWorkspace: status %d", int(st))
 	}
 	return nil
 }
