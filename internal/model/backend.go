@@ -11,6 +11,8 @@ type Tensor interface {
 // batches are drawn from it.
 type Data interface {
 	N() int
+	// Labels are the labels in natural order, kept on the host too (60 KB) for evaluation.
+	Labels() []uint8
 }
 
 // Backend is the set of ops the MLP is written against. The CPU backend (internal/cpu) and the CUDA

@@ -41,7 +41,7 @@ func (n *Net) Evaluate(d Data) (Eval, error) {
 	if err := n.be.SetOrder(d, order); err != nil {
 		return ev, err
 	}
-	labels := labelsOf(d, N)
+	labels := d.Labels()
 	n.ResetStats()
 	logits := make([]float32, n.MaxB*Classes)
 	correct := 0
@@ -85,16 +85,6 @@ func (n *Net) Evaluate(d Data) (Eval, error) {
 		}
 	}
 	return ev, nil
-}
-
-// Labeled is implemented by Data that can hand back its labels in natural order (both backends do:
-// labels are kept on the host as well, 60 KB).
-type Labeled interface {
-	Labels() []uint8
-}
-
-func labelsOf(d Data, N int) []uint8 {
-	return d.(Labeled).Labels()[:N]
 }
 
 // Predict runs m on n images of MNIST pixels (n, 784) and returns the logits (n, 10).
