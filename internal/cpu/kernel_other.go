@@ -13,4 +13,6 @@ func kernelStrided(kb int, a []float32, lda int, b, c []float32, ldc int, acc bo
 	panic("cpu: kernelStrided without AVX2")
 }
 
-func transpose8(dst []float32, ldd int, src []float32, lds int) { panic("cpu: transpose8 without AVX2") }
+func transpose8(dst []float32, ldd int, src []float32, lds int) {
+	panic("cpu: transpose8 without AVX2")
+}
