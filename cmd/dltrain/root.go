@@ -78,9 +78,11 @@ func NewRootCmd(f *Factory) *cobra.Command {
 
 The data is read from --data DIR, else $DLTRAIN_DATA, else ./data; run 'make data' to fetch the
 official files through the Go module proxy. Nothing is downloaded at run time.`,
-		Example: `  dltrain train --epochs 10
+		Example: `  make data                       # once: the official MNIST files into ./data
+  dltrain train --epochs 10
   dltrain eval model.bin
-  dltrain version`,
+  dltrain export model.bin -o model.onnx
+  dltrain predict model.bin my-digit.png`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
