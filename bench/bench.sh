@@ -20,12 +20,13 @@ echo "== dltrain: $EPOCHS epochs, 784-128-10 relu/ce, batch 100, CPU"
 rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$out/time.txt")
 
 torch=""
-if [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
+anchor=../shared/anchors/torch_mnist.py
+if [[ ! -f $anchor ]]; then
+  echo "== PyTorch: $anchor not found (it lives in the project's shared folder); skipping the side-by-side"
+elif [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
   echo "== PyTorch $( /usr/bin/python3 -c 'import torch; print(torch.__version__)'), resident mode, $EPOCHS epochs"
   mkdir -p "$out/torch/MNIST/raw"
   for f in "$DATA"/*-ubyte.gz; do gunzip -c "$f" > "$out/torch/MNIST/raw/$(basename "${f%.gz}")"; done
-  anchor=../shared/anchors/torch_mnist.py
-  [[ -f $anchor ]] || anchor=bench/torch_mnist.py
   OMP_NUM_THREADS=$(nproc) /usr/bin/python3 "$anchor" --root "$out/torch" --mode resident --epochs "$EPOCHS" | tail -1 > "$out/torch.json"
   torch="$out/torch.json"
 else
