@@ -31,9 +31,11 @@ func NewCmdPredict(f *Factory, runF func(*PredictOptions) error) *cobra.Command 
 	cmd := &cobra.Command{
 		Use:   "predict MODEL IMAGE...",
 		Short: "Classify digits in PNG, JPEG or GIF images",
-		Long: `Classify each image: it is converted to grayscale, fitted into 28x28 and, since MNIST digits
-are light on dark, inverted when its border is light (--invert auto). Prints the predicted digit and
-the top-3 probabilities per image.
+		Long: `Classify each image. It is converted to grayscale and, since MNIST digits are light on dark,
+inverted when its border is light (--invert auto). A 28x28 image is then used as it is; any other is
+prepared as MNIST's digits were: cropped to the ink, scaled to 20 pixels on its longer side and
+centred by its centre of mass in a 28x28 frame. Prints the predicted digit and the top-3
+probabilities per image.
 
 --json prints an array of objects with the keys file, digit, inverted and top3 (digit, probability).`,
 		Example: `  dltrain predict model.bin my-digit.png

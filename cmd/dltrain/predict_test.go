@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"image"
 	"image/color"
@@ -50,6 +51,13 @@ func TestPredict(t *testing.T) {
 			args = append(args, p)
 		}
 	}
+	// The same digits as "photos": dark ink on a light 300×200 canvas, six times larger and off-centre.
+	photos := len(args)
+	for i := range n {
+		p := filepath.Join(dir, "photo"+string(rune('0'+i))+".png")
+		os.WriteFile(p, photoPNG(test.Images[i*mnist.Pixels:(i+1)*mnist.Pixels], 6, 40+9*i, 20), 0o644)
+		args = append(args, p)
+	}
 	drawn := filepath.Join(dir, "drawn-one.png")
 	writeDrawnOne(t, drawn)
 	args = append(args, drawn)
@@ -74,6 +82,17 @@ func TestPredict(t *testing.T) {
 			t.Errorf("%s: top3 %v", plain.File, plain.Top3)
 		}
 	}
+	agree := 0
+	for i := range n {
+		p := preds[photos-3+i] // after the command name, the model and --json
+		if p.Digit == want[i] && p.Inverted {
+			agree++
+		}
+	}
+	if agree < n-1 {
+		t.Errorf("enlarged off-centre photos: %d of %d agree with the forward pass on the originals", agree, n)
+	}
+	t.Logf("enlarged off-centre photos: %d of %d agree with the forward pass on the originals", agree, n)
 	last := preds[len(preds)-1]
 	if !last.Inverted || last.Digit != 1 {
 		t.Errorf("drawn 1: got %d (inverted %v), top3 %v; want 1, inverted", last.Digit, last.Inverted, last.Top3)
@@ -105,4 +124,25 @@ func writeDrawnOne(t *testing.T, path string) {
 	if err := png.Encode(f, img); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// photoPNG draws 28×28 MNIST pixels as dark ink on a light 300×200 canvas, scaled by k, at (x0, y0).
+func photoPNG(pix []uint8, k, x0, y0 int) []byte {
+	img := image.NewGray(image.Rect(0, 0, 300, 200))
+	for i := range img.Pix {
+		img.Pix[i] = 240
+	}
+	for y := range 28 {
+		for x := range 28 {
+			v := 240 - int(pix[y*28+x])*230/255
+			for dy := range k {
+				for dx := range k {
+					img.SetGray(x0+x*k+dx, y0+y*k+dy, color.Gray{Y: uint8(v)})
+				}
+			}
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	return b.Bytes()
 }
