@@ -71,29 +71,16 @@ func Encode(c Checkpoint) ([]byte, error) {
 		return nil, err
 	}
 	views := map[string]safetensors.TensorView{}
-	for l := range m.Config.Layers() {
-		in, out := m.Config.Sizes[l], m.Config.Sizes[l+1]
-		wOff, bOff, _ := m.Config.Layout()
-		for _, t := range []struct {
-			name  string
-			shape []uint64
-			off   int
-			n     int
-		}{
-			{TensorName(l, false), []uint64{uint64(out), uint64(in)}, wOff[l], out * in},
-			{TensorName(l, true), []uint64{uint64(out)}, bOff[l], out},
-		} {
-			for _, src := range []struct {
-				suffix string
-				v      []float32
-			}{{"", m.Params}, {momentumSuffix, m.Velocity}} {
-				tv, err := safetensors.NewTensorView(safetensors.F32, t.shape, F32Bytes(src.v[t.off:t.off+t.n]))
-				if err != nil {
-					return nil, fmt.Errorf("checkpoint: %s: %w", t.name, err)
-				}
-				views[t.name+src.suffix] = tv
-			}
+	for _, t := range tensorSpecs(m.Config) {
+		src := m.Params
+		if t.momentum {
+			src = m.Velocity
 		}
+		tv, err := safetensors.NewTensorView(safetensors.F32, t.shape, F32Bytes(src[t.off:t.off+t.n]))
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: %s: %w", t.name, err)
+		}
+		views[t.name] = tv
 	}
 	meta := map[string]string{
 		"format":         Format,
@@ -377,54 +364,45 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 	// allocated. The library has already checked each tensor's bytes against its shape, so the copy
 	// below allocates exactly the file's tensor bytes.
 	type slot struct {
-		name string
-		tv   safetensors.TensorView
-		dst  *[]float32
-		off  int
+		tensorSpec
+		tv safetensors.TensorView
 	}
-	var slots []slot
-	m := &Model{Config: cfg, Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed}
-	wOff, bOff, P := cfg.Layout()
-	for l := range cfg.Layers() {
-		in, out := cfg.Sizes[l], cfg.Sizes[l+1]
-		for _, t := range []struct {
-			name  string
-			shape []uint64
-			off   int
-		}{
-			{TensorName(l, false), []uint64{uint64(out), uint64(in)}, wOff[l]},
-			{TensorName(l, true), []uint64{uint64(out)}, bOff[l]},
-		} {
-			for _, dst := range []struct {
-				suffix string
-				v      *[]float32
-			}{{"", &m.Params}, {momentumSuffix, &m.Velocity}} {
-				name := t.name + dst.suffix
-				tv, ok := st.Tensor(name)
-				if !ok {
-					return Checkpoint{}, fmt.Errorf("missing tensor %s for architecture %s", name, cfg.Arch())
-				}
-				if tv.DType() != safetensors.F32 {
-					return Checkpoint{}, fmt.Errorf("tensor %s has dtype %s, want F32", name, tv.DType())
-				}
-				if !equalShape(tv.Shape(), t.shape) {
-					return Checkpoint{}, fmt.Errorf("tensor %s has shape %v, want %v for architecture %s", name, tv.Shape(), t.shape, cfg.Arch())
-				}
-				slots = append(slots, slot{name, tv, dst.v, t.off})
-			}
+	specs := tensorSpecs(cfg)
+	slots := make([]slot, 0, len(specs))
+	for _, t := range specs {
+		tv, ok := st.Tensor(t.name)
+		if !ok {
+			return Checkpoint{}, fmt.Errorf("missing tensor %s for architecture %s", t.name, cfg.Arch())
 		}
+		if tv.DType() != safetensors.F32 {
+			return Checkpoint{}, fmt.Errorf("tensor %s has dtype %s, want F32", t.name, tv.DType())
+		}
+		if !equalShape(tv.Shape(), t.shape) {
+			return Checkpoint{}, fmt.Errorf("tensor %s has shape %v, want %v for architecture %s", t.name, tv.Shape(), t.shape, cfg.Arch())
+		}
+		slots = append(slots, slot{t, tv})
 	}
 	if st.Len() != len(slots) {
+		want := map[string]bool{}
+		for _, t := range specs {
+			want[t.name] = true
+		}
 		for _, n := range st.Names() {
-			if !expectedName(cfg, n) {
+			if !want[n] {
 				return Checkpoint{}, fmt.Errorf("unexpected tensor %q for architecture %s", n, cfg.Arch())
 			}
 		}
 	}
+	m := &Model{Config: cfg, Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed}
+	P := cfg.NumParams()
 	m.Params, m.Velocity = make([]float32, P), make([]float32, P)
 	for _, s := range slots {
 		raw := s.tv.Data()
-		v := (*s.dst)[s.off : s.off+len(raw)/4]
+		dst := m.Params
+		if s.momentum {
+			dst = m.Velocity
+		}
+		v := dst[s.off : s.off+s.n]
 		for i := range v {
 			x := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
@@ -437,16 +415,32 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 	return Checkpoint{Model: m, Meta: Meta{Hyper: h, TestAccuracy: floats[2]}}, nil
 }
 
-func expectedName(cfg Config, name string) bool {
+// tensorSpec is one tensor of a checkpoint: its name, its shape, and the n floats at off in Params
+// (or in Velocity, for a momentum buffer) that it holds.
+type tensorSpec struct {
+	name     string
+	shape    []uint64
+	off, n   int
+	momentum bool
+}
+
+// tensorSpecs lists every tensor a checkpoint of cfg holds: per layer the weight and bias, each with
+// its momentum buffer.
+func tensorSpecs(cfg Config) []tensorSpec {
+	wOff, bOff, _ := cfg.Layout()
+	var specs []tensorSpec
 	for l := range cfg.Layers() {
-		for _, b := range []bool{false, true} {
-			n := TensorName(l, b)
-			if name == n || name == n+momentumSuffix {
-				return true
-			}
+		in, out := cfg.Sizes[l], cfg.Sizes[l+1]
+		for _, t := range []tensorSpec{
+			{name: TensorName(l, false), shape: []uint64{uint64(out), uint64(in)}, off: wOff[l], n: out * in},
+			{name: TensorName(l, true), shape: []uint64{uint64(out)}, off: bOff[l], n: out},
+		} {
+			specs = append(specs, t)
+			t.name, t.momentum = t.name+momentumSuffix, true
+			specs = append(specs, t)
 		}
 	}
-	return false
+	return specs
 }
 
 func equalShape(a, b []uint64) bool {
