@@ -15,18 +15,27 @@ type Eval struct {
 
 // Evaluate scores m on s with backend be.
 func Evaluate(be Backend, m *Model, s *mnist.Set) (Eval, error) {
-	net, err := NewNet(be, m.Config, min(evalBatch, max(s.N, 1)))
-	if err != nil {
-		return Eval{}, err
-	}
-	if err := net.Load(m); err != nil {
-		return Eval{}, err
-	}
-	d, err := be.Resident(s)
+	net, d, err := inferenceNet(be, m, s)
 	if err != nil {
 		return Eval{}, err
 	}
 	return net.Evaluate(d)
+}
+
+// inferenceNet places m on be with batches of up to evalBatch rows, and s beside it.
+func inferenceNet(be Backend, m *Model, s *mnist.Set) (*Net, Data, error) {
+	net, err := NewNet(be, m.Config, min(evalBatch, max(s.N, 1)))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := net.Load(m); err != nil {
+		return nil, nil, err
+	}
+	d, err := be.Resident(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return net, d, nil
 }
 
 // Evaluate runs the net over all of d in its natural order, in batches of up to MaxB. The training loop
@@ -89,15 +98,7 @@ func (n *Net) Evaluate(d Data) (Eval, error) {
 
 // Predict runs m on n images of MNIST pixels (n, 784) and returns the logits (n, 10).
 func Predict(be Backend, m *Model, pix []uint8, n int) ([]float32, error) {
-	s := &mnist.Set{Images: pix, Labels: make([]uint8, n), N: n}
-	net, err := NewNet(be, m.Config, min(evalBatch, max(n, 1)))
-	if err != nil {
-		return nil, err
-	}
-	if err := net.Load(m); err != nil {
-		return nil, err
-	}
-	d, err := be.Resident(s)
+	net, d, err := inferenceNet(be, m, &mnist.Set{Images: pix, Labels: make([]uint8, n), N: n})
 	if err != nil {
 		return nil, err
 	}

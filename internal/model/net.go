@@ -13,10 +13,11 @@ type Net struct {
 	MaxB   int
 	be     Backend
 
-	params, velocity, grads Tensor   // (P) each, Config.Layout order
-	w, b, dw, db            []Tensor // per layer: weight (OC, C), bias (OC) and their gradients
-	acts, dacts             []Tensor // per layer boundary: (MaxB, Sizes[l]); dacts[0] is nil
-	stats                   Tensor   // (2): loss sum, correct count
+	params, velocity, grads Tensor    // (P) each, Config.Layout order
+	w, b, dw, db            []Tensor  // per layer: weight (OC, C), bias (OC) and their gradients
+	acts, dacts             []Tensor  // per layer boundary: (MaxB, Sizes[l]); dacts[0] is nil
+	stats                   Tensor    // (2): loss sum, correct count
+	statsHost               []float32 // (2): where Stats reads them to
 }
 
 // NewNet allocates the buffers for cfg on be.
@@ -27,7 +28,7 @@ func NewNet(be Backend, cfg Config, maxB int) (*Net, error) {
 	if maxB < 1 {
 		return nil, fmt.Errorf("model: batch size %d, want ≥ 1", maxB)
 	}
-	n := &Net{Config: cfg, MaxB: maxB, be: be}
+	n := &Net{Config: cfg, MaxB: maxB, be: be, statsHost: make([]float32, 2)}
 	wOff, bOff, P := cfg.Layout()
 	var err error
 	alloc := func(k int) Tensor {
@@ -131,8 +132,8 @@ func (n *Net) ResetStats() { n.be.Zero(n.stats) }
 
 // Stats reads the running loss sum and correct count.
 func (n *Net) Stats() (lossSum float64, correct int, err error) {
-	var s [2]float32
-	if err := n.be.Download(s[:], n.stats); err != nil {
+	s := n.statsHost
+	if err := n.be.Download(s, n.stats); err != nil {
 		return 0, 0, err
 	}
 	return float64(s[0]), int(s[1]), nil
