@@ -12,7 +12,12 @@ CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 export CGO_ENABLED=1
 export CGO_CPPFLAGS="-I$PWD/internal/cuda/include -I$CUDA_HOME/include"
 export CGO_LDFLAGS="-L$CUDA_HOME/lib64 -L/usr/lib/x86_64-linux-gnu -L$CUDA_HOME/lib64/stubs"
+export LD_LIBRARY_PATH="$CUDA_HOME/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 status=0
+tmp=$(mktemp -d)
+
+echo "== toolkit: $("$CUDA_HOME/bin/nvcc" --version 2>/dev/null | tail -2 | head -1)"
+ls "$CUDA_HOME"/lib64/libcublas.so* 2>/dev/null | head -3
 
 echo "== build (CUDA_HOME=$CUDA_HOME)"
 if ! go build -tags cuda -o bin/dltrain-cuda ./cmd/dltrain 2>&1 | tee "$OUT/build.log"; then status=1; fi
@@ -20,18 +25,21 @@ if ! go build -tags cuda -o bin/dltrain-cuda ./cmd/dltrain 2>&1 | tee "$OUT/buil
 ./bin/dltrain-cuda version | tee -a "$OUT/build.log"
 
 echo "== CUDA tests"
-go test -tags cuda -count=1 -v ./internal/kernels ./internal/cuda 2>&1 | tee "$OUT/gpu-tests.log" | grep -E '^(---|ok|FAIL|PASS)|panic|skip'
+go test -tags cuda -count=1 -v -timeout 150s ./internal/kernels ./internal/cuda 2>&1 | tee "$OUT/gpu-tests.log" | grep -E '^(---|ok|FAIL|PASS)|panic|skip|_test\.go:[0-9]+:'
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 
 echo "== CLI: train on the GPU, evaluate the checkpoint on the CPU"
-./bin/dltrain-cuda train --device cuda --epochs 2 -o "$OUT/gpu.bin" --metrics "$OUT/gpu-cli.jsonl" 2>&1 | tee "$OUT/cli.log" | tail -3
-./bin/dltrain-cuda eval "$OUT/gpu.bin" --device cpu --json > "$OUT/gpu-bin-eval-cpu.json" 2>>"$OUT/cli.log" || status=1
+timeout 90 ./bin/dltrain-cuda train --device cuda --epochs 2 -o "$tmp/gpu.bin" --metrics "$OUT/gpu-cli.jsonl" 2>&1 | tee "$OUT/cli.log" | tail -3
+./bin/dltrain-cuda eval "$tmp/gpu.bin" --device cuda 2>&1 | tee -a "$OUT/cli.log" | tail -1
+./bin/dltrain-cuda eval "$tmp/gpu.bin" --device cpu --json > "$OUT/gpu-bin-eval-cpu.json" 2>>"$OUT/cli.log" || status=1
 echo "cpu eval of the gpu checkpoint: $(cat "$OUT/gpu-bin-eval-cpu.json" | head -c 60)..."
 
 echo "== benchmark"
-DLTRAIN_GPU_REPORT="$OUT/gpu-report.md" go test -tags cuda -count=1 -run '^TestGPUReport$' -v -timeout 20m ./internal/cuda \
+DLTRAIN_GPU_REPORT="$OUT/gpu-report.md" go test -tags cuda -count=1 -run '^(TestGPUReport|TestGPUProfile)$' -v -timeout 240s ./internal/cuda \
   > "$OUT/gpu-report.log" 2>&1 || status=1
 tail -3 "$OUT/gpu-report.log"
+echo
+cat "$OUT/gpu-report-profile.md" 2>/dev/null || echo "(no profile table: see $OUT/gpu-report.log)"
 echo
 cat "$OUT/gpu-report.md" 2>/dev/null || echo "(no report table: see $OUT/gpu-report.log)"
 exit $status
