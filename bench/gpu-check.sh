@@ -19,6 +19,9 @@ tmp=$(mktemp -d)
 echo "== toolkit: $("$CUDA_HOME/bin/nvcc" --version 2>/dev/null | tail -2 | head -1)"
 ls "$CUDA_HOME"/lib64/libcublas.so* 2>/dev/null | head -3
 
+echo "== ptxas (CUDA_HOME's, sm_90)"
+for f in internal/kernels/*.ptx; do "$CUDA_HOME/bin/ptxas" -arch=sm_90 -o /dev/null "$f" || status=1; done
+
 echo "== build (CUDA_HOME=$CUDA_HOME)"
 if ! go build -tags cuda -o bin/dltrain-cuda ./cmd/dltrain 2>&1 | tee "$OUT/build.log"; then status=1; fi
 [[ -x bin/dltrain-cuda ]] || { echo "build failed"; exit 1; }

@@ -143,6 +143,9 @@ func Open(ordinal int) (*Backend, error) {
 			}
 			// The driver JIT-compiles the PTX for this card here.
 			if mod, err = cu.LoadData(src); err != nil {
+				if log := jitLog(src); log != "" {
+					return nil, fmt.Errorf("cuda: loading %s.ptx: %v: %s", e.Module, err, log)
+				}
 				return nil, fmt.Errorf("cuda: loading %s.ptx: %v", e.Module, err)
 			}
 			loaded[e.Module] = mod

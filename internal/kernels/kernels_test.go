@@ -42,6 +42,25 @@ func TestPTXMatchesEntries(t *testing.T) {
 	}
 }
 
+// TestPTXIsASCII: CUDA 13's ptxas and the 580 driver's JIT reject a module with any byte above 0x7F,
+// comments included ("Unexpected non-ASCII character", InvalidPtx at load). Seen on an H100.
+func TestPTXIsASCII(t *testing.T) {
+	for _, e := range All {
+		src, err := Source(e.Module)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(src, "\n") {
+			for _, r := range line {
+				if r > 0x7F {
+					t.Errorf("%s.ptx:%d: non-ASCII %q: the driver refuses the module", e.Module, i+1, r)
+					break
+				}
+			}
+		}
+	}
+}
+
 func TestGrid(t *testing.T) {
 	for _, c := range []struct {
 		e    Entry
