@@ -5,6 +5,7 @@ package cuda
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -153,13 +154,13 @@ func TestKernelsAgainstCPU(t *testing.T) {
 			g.ActivationBackward(dinp, up(t, g, dout), up(t, g, y), act, n)
 			compare(t, "act_backward "+act.String(), down(t, g, dinp), wantd, 0, 0)
 		}
-		// column sums: bit-identical (same order of additions).
+		// grad_sums as the bias gradient alone (cols = 0): the column sums of dout (rows, cols).
 		dout := randn(rng, n)
 		wantb := make([]float32, cols)
 		cpu.ColumnSums(wantb, dout, rows, cols)
 		db := up(t, g, nans(cols))
-		g.launch(kernels.ColumnSums, cols, ptr(db), ptr(up(t, g, dout)), uint64(rows), uint64(cols))
-		compare(t, "column_sums", down(t, g, db), wantb, 0, 0)
+		g.launch(kernels.GradSums, cols, 0, ptr(db), ptr(up(t, g, dout)), 0, uint64(rows), 0, uint64(cols))
+		compare(t, "grad_sums (bias only)", down(t, g, db), wantb, 1e-6*math.Sqrt(float64(rows)), 1e-5)
 		// SGD: bit-identical.
 		p, v, gr := randn(rng, n), randn(rng, n), randn(rng, n)
 		pc, vc := append([]float32(nil), p...), append([]float32(nil), v...)
@@ -168,6 +169,33 @@ func TestKernelsAgainstCPU(t *testing.T) {
 		g.SGDMomentum(pd, vd, up(t, g, gr), 0.01, 0.9, n)
 		compare(t, "sgd params", down(t, g, pd), pc, 0, 0)
 		compare(t, "sgd velocity", down(t, g, vd), vc, 0, 0)
+	}
+}
+
+// TestGradSums: the fused weight and bias gradient of a small layer, dweight = doutᵀ·inp (against the
+// naive GEMM) and dbias = column sums of dout, at sizes around the kernel's 32-output blocks and
+// 8-warp row split; then the same launch twice gives the same bits.
+func TestGradSums(t *testing.T) {
+	g := open(t)
+	rng := rand.New(rand.NewPCG(rand.Uint64(), 4))
+	for _, s := range [][3]int{{100, 128, 10}, {1, 1, 1}, {7, 33, 3}, {8, 31, 16}, {33, 32, 10}, {257, 255, 2}, {1000, 784, 10}, {4096, 64, 10}} {
+		B, C, OC := s[0], s[1], s[2]
+		dout, inp := randn(rng, B*OC), randn(rng, B*C)
+		wantW := make([]float32, OC*C)
+		cpu.GemmNaive(true, false, OC, C, B, dout, OC, inp, C, wantW, C)
+		wantB := make([]float32, OC)
+		cpu.ColumnSums(wantB, dout, B, OC)
+		dw, db := up(t, g, nans(OC*C)), up(t, g, nans(OC))
+		dd, di := up(t, g, dout), up(t, g, inp)
+		g.launch(kernels.GradSums, OC*(C+1), ptr(dw), ptr(db), ptr(dd), ptr(di), uint64(B), uint64(C), uint64(OC))
+		tol := 1e-5 * math.Sqrt(float64(B))
+		gotW, gotB := down(t, g, dw), down(t, g, db)
+		compare(t, fmt.Sprintf("grad_sums dweight %v", s), gotW, wantW, tol, 1e-5)
+		compare(t, fmt.Sprintf("grad_sums dbias %v", s), gotB, wantB, tol, 1e-5)
+		g.launch(kernels.GradSums, OC*(C+1), ptr(dw), ptr(db), ptr(dd), ptr(di), uint64(B), uint64(C), uint64(OC))
+		if !bytes.Equal(model.F32Bytes(down(t, g, dw)), model.F32Bytes(gotW)) || !bytes.Equal(model.F32Bytes(down(t, g, db)), model.F32Bytes(gotB)) {
+			t.Fatalf("grad_sums %v: two launches differ", s)
+		}
 	}
 }
 
@@ -186,7 +214,7 @@ func TestGatherAndLosses(t *testing.T) {
 	g := open(t)
 	c := &cpu.Backend{}
 	rng := rand.New(rand.NewPCG(rand.Uint64(), 3))
-	for _, B := range []int{1, 31, 100, 255, 256, 257, 1000} {
+	for _, B := range []int{1, 31, 100, 255, 256, 257, 1000, 4096} {
 		set := randomSet(rng, B+7)
 		order := model.EpochOrder(rng.Uint64(), 1, set.N, nil)
 		dg, _ := g.Resident(set)

@@ -106,12 +106,14 @@ func TestGPUProfile(t *testing.T) {
 		{"sgemm fwd 100×10×128 (NT)", func() { g.gemm(false, true, B, 10, H, dev(h), H, dev(w2), H, dev(z), 10) }},
 		{"bias_act identity 100×10", func() { g.launch(kernels.BiasAct, B*10, ptr(z), ptr(b2), B, 10, uint64(model.Identity)) }},
 		{"softmax_ce 100×10", func() { g.CrossEntropy(dz, stats, z, d, 0, B, 10) }},
-		{"sgemm dW2 10×128×100 (TN)", func() { g.gemm(true, false, 10, H, B, dev(dz), 10, dev(h), H, dev(dw2), H) }},
-		{"column_sums 100×10", func() { g.launch(kernels.ColumnSums, 10, ptr(db2), ptr(dz), B, 10) }},
+		{"sgemm dW2 10×128×100 (TN), not in the step since grad_sums", func() { g.gemm(true, false, 10, H, B, dev(dz), 10, dev(h), H, dev(dw2), H) }},
+		{"grad_sums dW2+db2 10×128 over 100 (replaces the two above)", func() {
+			g.launch(kernels.GradSums, 10*(H+1), ptr(dw2), ptr(db2), ptr(dz), ptr(h), B, H, 10)
+		}},
 		{"sgemm dh 100×128×10 (NN)", func() { g.gemm(false, false, B, H, 10, dev(dz), 10, dev(w2), H, dev(dh), H) }},
 		{"act_backward relu 100×128", func() { g.ActivationBackward(dh, dh, h, model.ReLU, B*H) }},
 		{"sgemm dW1 128×784×100 (TN)", func() { g.gemm(true, false, H, 784, B, dev(dh), H, dev(x), 784, dev(dw1), 784) }},
-		{"column_sums 100×128", func() { g.launch(kernels.ColumnSums, H, ptr(db1), ptr(dh), B, H) }},
+		{"grad_sums db1 (bias only) 100×128", func() { g.launch(kernels.GradSums, H, 0, ptr(db1), ptr(dh), 0, B, 0, H) }},
 		{"sgd_momentum 101770", func() { g.SGDMomentum(p, v, gr, 0.001, 0.9, np) }},
 	}
 	var b strings.Builder
@@ -126,15 +128,30 @@ func TestGPUProfile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", o.name, err)
 		}
-		sumG, sumP = sumG+tg, sumP+tp
+		if !strings.Contains(o.name, "not in the step") {
+			sumG, sumP = sumG+tg, sumP+tp
+		}
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f |\n", o.name, tg, tp)
 	}
-	fmt.Fprintf(&b, "| sum of the ops | %.2f | %.2f |\n", sumG, sumP)
+	fmt.Fprintf(&b, "| sum of the ops in the step | %.2f | %.2f |\n", sumG, sumP)
+	// The whole step as training runs it (model.Net on this backend).
+	cfg := model.NewConfig([]int{H}, model.ReLU, model.CrossEntropy)
+	m, err := model.New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := model.NewNet(g, cfg, B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := net.Load(m); err != nil {
+		t.Fatal(err)
+	}
 	step := func() {
-		g.Gather(x, d, 0, B)
-		for _, o := range ops[1:] {
-			o.op()
-		}
+		net.Forward(d, 0, B)
+		net.Loss(d, 0, B)
+		net.Backward(B)
+		net.Update(0.01, 0.9)
 	}
 	tg, err := inGraph(step)
 	if err != nil {
@@ -144,10 +161,69 @@ func TestGPUProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(&b, "| whole step | %.2f | %.2f |\n", tg, tp)
+	fmt.Fprintf(&b, "| whole step (model.Net) | %.2f | %.2f |\n", tg, tp)
+	largeBatchProfile(t, g, &b)
 	fmt.Print(b.String())
 	out := strings.TrimSuffix(path, ".md") + "-profile.md"
 	if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// largeBatchProfile times each op of a 784-4096-4096-10 step at batch 4096, launched plainly (these
+// kernels are long enough that launch gaps hardly count), to show where the step's time goes next to
+// its GEMMs.
+func largeBatchProfile(t *testing.T, g *Backend, b *strings.Builder) {
+	const B, H, K = 4096, 4096, 10
+	rng := rand.New(rand.NewPCG(6, 6))
+	set := randomSet(rng, B)
+	d, err := g.Resident(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	T := func(n int) Tensor { return up(t, g, randn(rng, n)).(Tensor) }
+	x, w1, h1 := T(B*784), T(H*784), T(B*H)
+	w2, b2, h2 := T(H*H), T(H), T(B*H)
+	w3, b3, z, dz := T(K*H), T(K), T(B*K), T(B*K)
+	dh, np := T(B*H), H*784+H+H*H+H+K*H+K
+	p, v, gr := T(np), T(np), T(np)
+	stats := up(t, g, []float32{0, 0})
+	ops := []struct {
+		name string
+		op   func()
+	}{
+		{"sgemm fwd 4096×4096×784", func() { g.gemm(false, true, B, H, 784, x, 784, w1, 784, h1, H) }},
+		{"sgemm fwd 4096×4096×4096", func() { g.gemm(false, true, B, H, H, h1, H, w2, H, h2, H) }},
+		{"sgemm fwd 4096×10×4096", func() { g.gemm(false, true, B, K, H, h2, H, w3, H, z, K) }},
+		{"bias_act relu 4096×4096", func() { g.launch(kernels.BiasAct, B*H, ptr(h2), ptr(b2), B, H, uint64(model.ReLU)) }},
+		{"softmax_ce 4096×10", func() { g.CrossEntropy(dz, stats, z, d, 0, B, K) }},
+		{"sgemm dW3 10×4096×4096 (TN)", func() { g.gemm(true, false, K, H, B, dz, K, h2, H, w3, H) }},
+		{"grad_sums dW3+db3 (not in the step: B·C too big)", func() {
+			g.launch(kernels.GradSums, K*(H+1), ptr(w3), ptr(b3), ptr(dz), ptr(h2), B, H, K)
+		}},
+		{"grad_sums db3 (bias only)", func() { g.launch(kernels.GradSums, K, 0, ptr(b3), ptr(dz), 0, B, 0, K) }},
+		{"sgemm dh 4096×4096×10 (NN)", func() { g.gemm(false, false, B, H, K, dz, K, w3, H, dh, H) }},
+		{"act_backward relu 4096×4096", func() { g.ActivationBackward(dh, dh, h2, model.ReLU, B*H) }},
+		{"sgemm dW2 4096×4096×4096 (TN)", func() { g.gemm(true, false, H, H, B, dh, H, h1, H, w2, H) }},
+		{"grad_sums db2 (bias only) 4096 cols", func() { g.launch(kernels.GradSums, H, 0, ptr(b2), ptr(dh), 0, B, 0, H) }},
+		{"sgemm dh 4096×4096×4096 (NN)", func() { g.gemm(false, false, B, H, H, dh, H, w2, H, h1, H) }},
+		{"sgemm dW1 4096×784×4096 (TN)", func() { g.gemm(true, false, H, 784, B, dh, H, x, 784, w1, 784) }},
+		{"sgd_momentum", func() { g.SGDMomentum(p, v, gr, 0.001, 0.9, np) }},
+	}
+	fmt.Fprintf(b, "\n| op (784-4096-4096-10, batch 4096) | µs launched plainly |\n|---|---|\n")
+	for _, o := range ops {
+		o.op()
+		if err := g.Sync(); err != nil {
+			t.Fatalf("%s: %v", o.name, err)
+		}
+		const reps = 10
+		t0 := time.Now()
+		for range reps {
+			o.op()
+		}
+		if err := g.Sync(); err != nil {
+			t.Fatalf("%s: %v", o.name, err)
+		}
+		fmt.Fprintf(b, "| %s | %.1f |\n", o.name, 1e6*time.Since(t0).Seconds()/reps)
 	}
 }

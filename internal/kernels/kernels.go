@@ -35,28 +35,32 @@ type Entry struct {
 	Block int
 	Fixed bool
 	Twin  string // the CPU function with the same contract (internal/cpu)
+	// Per is the number of work items one block covers when that is not Block (grad_sums: 256
+	// threads for 32 outputs); 0 means Block.
+	Per int
 }
 
 // The entries. Their order, names and parameters are checked against the PTX by the tests.
 var (
-	GatherNormalize = Entry{"gather", "gather_normalize", []string{"x", "pix", "order", "start", "cursor", "rows"}, 256, false, "cpu.Gather"}
-	Advance         = Entry{"gather", "advance", []string{"cursor", "by"}, 1, true, "(the host's start += B)"}
-	BiasAct         = Entry{"bias_act", "bias_act", []string{"out", "bias", "rows", "cols", "act"}, 256, false, "cpu.BiasActivationForward"}
-	ActBackward     = Entry{"act_backward", "act_backward", []string{"dinp", "dout", "out", "n", "act"}, 256, false, "cpu.ActivationBackward"}
-	SoftmaxCE       = Entry{"softmax_ce", "softmax_ce", []string{"dlogits", "stats", "logits", "labels", "start", "cursor", "rows", "k"}, 256, true, "cpu.CrossEntropy"}
-	MSE             = Entry{"mse", "mse", []string{"dout", "stats", "out", "labels", "start", "cursor", "rows", "k"}, 256, true, "cpu.MSE"}
-	ColumnSums      = Entry{"column_sums", "column_sums", []string{"dbias", "dout", "rows", "cols"}, 128, false, "cpu.ColumnSums"}
-	SGDMomentum     = Entry{"sgd", "sgd_momentum", []string{"params", "velocity", "grads", "n", "lr", "mu"}, 256, false, "cpu.SGDMomentum"}
+	GatherNormalize = Entry{"gather", "gather_normalize", []string{"x", "pix", "order", "start", "cursor", "rows"}, 256, false, "cpu.Gather", 0}
+	Advance         = Entry{"gather", "advance", []string{"cursor", "by"}, 1, true, "(the host's start += B)", 0}
+	BiasAct         = Entry{"bias_act", "bias_act", []string{"out", "bias", "rows", "cols", "act"}, 256, false, "cpu.BiasActivationForward", 0}
+	ActBackward     = Entry{"act_backward", "act_backward", []string{"dinp", "dout", "out", "n", "act"}, 256, false, "cpu.ActivationBackward", 0}
+	SoftmaxCE       = Entry{"softmax_ce", "softmax_ce", []string{"dlogits", "stats", "logits", "labels", "start", "cursor", "rows", "k"}, 256, true, "cpu.CrossEntropy", 0}
+	MSE             = Entry{"mse", "mse", []string{"dout", "stats", "out", "labels", "start", "cursor", "rows", "k"}, 256, true, "cpu.MSE", 0}
+	GradSums        = Entry{"grad_sums", "grad_sums", []string{"dweight", "dbias", "dout", "inp", "rows", "cols", "oc"}, 256, false, "cpu.ColumnSums, and cpu.Gemm (dweight = doutᵀ·inp)", 32}
+	SGDMomentum     = Entry{"sgd", "sgd_momentum", []string{"params", "velocity", "grads", "n", "lr", "mu"}, 256, false, "cpu.SGDMomentum", 0}
 )
 
 // All lists every entry.
-var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, ColumnSums, SGDMomentum}
+var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, SGDMomentum}
 
 // maxGrid caps grid-stride kernels (SGDMomentum).
 const maxGrid = 1024
 
-// Grid returns the number of blocks for n work items: ceil(n / Block), or 1 for single-block kernels;
-// 0 when there is no work. SGDMomentum, a grid-stride loop, is capped at 1024 blocks.
+// Grid returns the number of blocks for n work items: ceil(n / Per) (Per defaults to Block), or 1 for
+// single-block kernels; 0 when there is no work. SGDMomentum, a grid-stride loop, is capped at 1024
+// blocks.
 func (e Entry) Grid(n int) int {
 	if n <= 0 {
 		return 0
@@ -64,7 +68,11 @@ func (e Entry) Grid(n int) int {
 	if e.Fixed {
 		return 1
 	}
-	g := (n + e.Block - 1) / e.Block
+	per := e.Block
+	if e.Per > 0 {
+		per = e.Per
+	}
+	g := (n + per - 1) / per
 	if e.Name == SGDMomentum.Name {
 		g = min(g, maxGrid)
 	}

@@ -36,8 +36,8 @@ func TestPTXMatchesEntries(t *testing.T) {
 		if strings.Count(sig, ".param") != len(e.Params) {
 			t.Errorf("%s has parameters that are not .u64: %q", e.Name, sig)
 		}
-		if e.Fixed && e.Block == 256 && !strings.Contains(src[i:], ".reqntid 256") {
-			t.Errorf("%s is launched as one fixed block but does not require 256 threads", e.Name)
+		if (e.Fixed || e.Per > 0) && e.Block == 256 && !strings.Contains(src[i:], ".reqntid 256") {
+			t.Errorf("%s relies on blocks of exactly 256 threads but does not require them (.reqntid)", e.Name)
 		}
 	}
 }
@@ -72,8 +72,10 @@ func TestGrid(t *testing.T) {
 		{GatherNormalize, 256, 1},
 		{GatherNormalize, 257, 2},
 		{GatherNormalize, 100 * 784, 307},
-		{ColumnSums, 128, 1},
-		{ColumnSums, 129, 2},
+		{GradSums, 10, 1},
+		{GradSums, 128, 4},
+		{GradSums, 129, 5},
+		{GradSums, 10 * 129, 41},
 		{SoftmaxCE, 4096, 1},
 		{Advance, 1, 1},
 		{SGDMomentum, 101770, 398},
