@@ -412,41 +412,50 @@ func devSlice(t Tensor) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(nil), uintptr(t.ptr))), max(t.n, 1))
 }
 
-// MatmulForward: out = act(inp · weightᵀ + bias): one SGEMM, then bias_act.
+// MatmulForward: out = act(inp · weightᵀ + bias): one SGEMM, then bias_act; for a small layer
+// (small(B, C, OC)) one linear_small launch does all three.
 func (b *Backend) MatmulForward(out, inp, weight, bias model.Tensor, act model.Activation, B, C, OC int) {
+	if small(B, C, OC) {
+		b.launch(kernels.LinearSmall, B*OC, ptr(out), ptr(inp), ptr(weight), ptr(bias), uint64(B), uint64(C), uint64(OC), uint64(act))
+		return
+	}
 	b.gemm(false, true, B, OC, C, dev(inp), C, dev(weight), C, dev(out), OC)
 	b.launch(kernels.BiasAct, B*OC, ptr(out), ptr(bias), uint64(B), uint64(OC), uint64(act))
 }
 
 // MatmulBackward: dinp = dout·weight (skipped when nil), dweight = doutᵀ·inp, dbias = column sums of
-// dout. A small output layer (OC ≤ smallOC and B·C ≤ smallWork) gets dweight and dbias from one
-// grad_sums launch: cuBLAS took 53 µs for the seed's 10×128×100 case on an H100, where grad_sums
-// takes a few. Otherwise dweight is a cuBLAS SGEMM and grad_sums (cols = 0) sums the bias gradient.
+// dout. For a small layer (small(B, C, OC): the output layer) input_grad computes dinp and one
+// grad_sums launch gives dweight and dbias together. Otherwise the two GEMMs go to cuBLAS and
+// grad_sums (cols = 0) sums the bias gradient.
 func (b *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight model.Tensor, B, C, OC int) {
-	if dinp != nil {
-		b.gemm(false, false, B, C, OC, dev(dout), OC, dev(weight), C, dev(dinp), C)
-	}
-	if OC <= smallOC && B*C <= smallWork {
+	if small(B, C, OC) {
+		if dinp != nil {
+			b.launch(kernels.InputGrad, B*C, ptr(dinp), ptr(dout), ptr(weight), uint64(B), uint64(C), uint64(OC))
+		}
 		b.launch(kernels.GradSums, OC*(C+1), ptr(dweight), ptr(dbias), ptr(dout), ptr(inp), uint64(B), uint64(C), uint64(OC))
 		return
+	}
+	if dinp != nil {
+		b.gemm(false, false, B, C, OC, dev(dout), OC, dev(weight), C, dev(dinp), C)
 	}
 	b.gemm(true, false, OC, C, B, dev(dout), OC, dev(inp), C, dev(dweight), C)
 	b.launch(kernels.GradSums, OC, 0, ptr(dbias), ptr(dout), 0, uint64(B), 0, uint64(OC))
 }
 
-// Where MatmulBackward computes the weight gradient with grad_sums rather than cuBLAS.
-const (
-	smallOC   = 16
-	smallWork = 1 << 16
-)
+// small reports whether a layer (batch B, C inputs, OC outputs) goes to the hand-written small-layer
+// kernels (linear_small, input_grad, grad_sums) instead of cuBLAS. cuBLAS is slow on such shapes
+// on an H100: 53 µs for the seed's 10×128×100 weight gradient, 6.9 µs for its 100×10×128 forward,
+// 4.8 µs for the 100×128×10 input gradient, where the kernels take about 2 to 3 µs. The kernels
+// spread one output over 8 warps, so they are meant for a few thousand outputs of short sums.
+func small(B, C, OC int) bool { return OC <= 16 && B*C <= 1<<16 }
 
 // ActivationBackward launches act_backward.
 func (b *Backend) ActivationBackward(dinp, dout, out model.Tensor, act model.Activation, N int) {
 	b.launch(kernels.ActBackward, N, ptr(dinp), ptr(dout), ptr(out), uint64(N), uint64(act))
 }
 
-// CrossEntropy launches softmax_ce, which stages logits in shared memory and so takes at most
-// maxClasses classes.
+// CrossEntropy launches softmax_ce, which gives each row a half-warp, one logit per lane, and so
+// takes at most maxClasses classes.
 func (b *Backend) CrossEntropy(dlogits, stats, logits model.Tensor, md model.Data, start, B, K int) {
 	d := md.(*data)
 	if K > maxClasses {
@@ -456,7 +465,7 @@ func (b *Backend) CrossEntropy(dlogits, stats, logits model.Tensor, md model.Dat
 	b.launch(kernels.SoftmaxCE, B, ptr(dlogits), ptr(stats), ptr(logits), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
 }
 
-// maxClasses is the most classes softmax_ce.ptx takes (its shared tile is 256 rows × 16).
+// maxClasses is the most classes softmax_ce.ptx takes (16 lanes per row).
 const maxClasses = 16
 
 // MSE launches mse.

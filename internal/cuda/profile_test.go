@@ -103,14 +103,20 @@ func TestGPUProfile(t *testing.T) {
 		{"gather_normalize 100×784", func() { g.Gather(x, d, 0, B) }},
 		{"sgemm fwd 100×128×784 (NT)", func() { g.gemm(false, true, B, H, 784, dev(x), 784, dev(w1), 784, dev(h), H) }},
 		{"bias_act relu 100×128", func() { g.launch(kernels.BiasAct, B*H, ptr(h), ptr(b1), B, H, uint64(model.ReLU)) }},
-		{"sgemm fwd 100×10×128 (NT)", func() { g.gemm(false, true, B, 10, H, dev(h), H, dev(w2), H, dev(z), 10) }},
-		{"bias_act identity 100×10", func() { g.launch(kernels.BiasAct, B*10, ptr(z), ptr(b2), B, 10, uint64(model.Identity)) }},
+		{"sgemm fwd 100×10×128 (NT), not in the step since linear_small", func() { g.gemm(false, true, B, 10, H, dev(h), H, dev(w2), H, dev(z), 10) }},
+		{"bias_act identity 100×10, not in the step since linear_small", func() { g.launch(kernels.BiasAct, B*10, ptr(z), ptr(b2), B, 10, uint64(model.Identity)) }},
+		{"linear_small 100×10×128 + bias (replaces the two above)", func() {
+			g.launch(kernels.LinearSmall, B*10, ptr(z), ptr(h), ptr(w2), ptr(b2), B, H, 10, uint64(model.Identity))
+		}},
 		{"softmax_ce 100×10", func() { g.CrossEntropy(dz, stats, z, d, 0, B, 10) }},
 		{"sgemm dW2 10×128×100 (TN), not in the step since grad_sums", func() { g.gemm(true, false, 10, H, B, dev(dz), 10, dev(h), H, dev(dw2), H) }},
 		{"grad_sums dW2+db2 10×128 over 100 (replaces the two above)", func() {
 			g.launch(kernels.GradSums, 10*(H+1), ptr(dw2), ptr(db2), ptr(dz), ptr(h), B, H, 10)
 		}},
-		{"sgemm dh 100×128×10 (NN)", func() { g.gemm(false, false, B, H, 10, dev(dz), 10, dev(w2), H, dev(dh), H) }},
+		{"sgemm dh 100×128×10 (NN), not in the step since input_grad", func() { g.gemm(false, false, B, H, 10, dev(dz), 10, dev(w2), H, dev(dh), H) }},
+		{"input_grad dh 100×128×10 (replaces the one above)", func() {
+			g.launch(kernels.InputGrad, B*H, ptr(dh), ptr(dz), ptr(w2), B, H, 10)
+		}},
 		{"act_backward relu 100×128", func() { g.ActivationBackward(dh, dh, h, model.ReLU, B*H) }},
 		{"sgemm dW1 128×784×100 (TN)", func() { g.gemm(true, false, H, 784, B, dev(dh), H, dev(x), 784, dev(dw1), 784) }},
 		{"grad_sums db1 (bias only) 100×128", func() { g.launch(kernels.GradSums, H, 0, ptr(db1), ptr(dh), 0, B, 0, H) }},

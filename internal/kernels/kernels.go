@@ -31,7 +31,7 @@ type Entry struct {
 	Name   string   // .entry name
 	Params []string // parameter names, in order
 	// Block is the block size the launcher uses; Fixed means the kernel runs as a single block of
-	// exactly that size (.reqntid 256 for the reductions).
+	// exactly that size (the reductions declare it with .reqntid).
 	Block int
 	Fixed bool
 	Twin  string // the CPU function with the same contract (internal/cpu)
@@ -46,14 +46,16 @@ var (
 	Advance         = Entry{"gather", "advance", []string{"cursor", "by"}, 1, true, "(the host's start += B)", 0}
 	BiasAct         = Entry{"bias_act", "bias_act", []string{"out", "bias", "rows", "cols", "act"}, 256, false, "cpu.BiasActivationForward", 0}
 	ActBackward     = Entry{"act_backward", "act_backward", []string{"dinp", "dout", "out", "n", "act"}, 256, false, "cpu.ActivationBackward", 0}
-	SoftmaxCE       = Entry{"softmax_ce", "softmax_ce", []string{"dlogits", "stats", "logits", "labels", "start", "cursor", "rows", "k"}, 256, true, "cpu.CrossEntropy", 0}
+	SoftmaxCE       = Entry{"softmax_ce", "softmax_ce", []string{"dlogits", "stats", "logits", "labels", "start", "cursor", "rows", "k"}, 1024, true, "cpu.CrossEntropy", 0}
 	MSE             = Entry{"mse", "mse", []string{"dout", "stats", "out", "labels", "start", "cursor", "rows", "k"}, 256, true, "cpu.MSE", 0}
 	GradSums        = Entry{"grad_sums", "grad_sums", []string{"dweight", "dbias", "dout", "inp", "rows", "cols", "oc"}, 256, false, "cpu.ColumnSums, and cpu.Gemm (dweight = doutᵀ·inp)", 32}
+	LinearSmall     = Entry{"linear_small", "linear_small", []string{"out", "inp", "weight", "bias", "rows", "cols", "oc", "act"}, 256, false, "cpu.Gemm then cpu.BiasActivationForward", 32}
+	InputGrad       = Entry{"input_grad", "input_grad", []string{"dinp", "dout", "weight", "rows", "cols", "oc"}, 256, false, "cpu.Gemm (dinp = dout·weight)", 0}
 	SGDMomentum     = Entry{"sgd", "sgd_momentum", []string{"params", "velocity", "grads", "n", "lr", "mu"}, 256, false, "cpu.SGDMomentum", 0}
 )
 
 // All lists every entry.
-var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, SGDMomentum}
+var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, LinearSmall, InputGrad, SGDMomentum}
 
 // maxGrid caps grid-stride kernels (SGDMomentum).
 const maxGrid = 1024

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,8 +37,8 @@ func TestPTXMatchesEntries(t *testing.T) {
 		if strings.Count(sig, ".param") != len(e.Params) {
 			t.Errorf("%s has parameters that are not .u64: %q", e.Name, sig)
 		}
-		if (e.Fixed || e.Per > 0) && e.Block == 256 && !strings.Contains(src[i:], ".reqntid 256") {
-			t.Errorf("%s relies on blocks of exactly 256 threads but does not require them (.reqntid)", e.Name)
+		if want := fmt.Sprintf(".reqntid %d\n", e.Block); (e.Fixed || e.Per > 0) && e.Block > 1 && !strings.Contains(src[i:], want) {
+			t.Errorf("%s relies on blocks of exactly %d threads but does not require them (.reqntid)", e.Name, e.Block)
 		}
 	}
 }
