@@ -31,11 +31,15 @@ echo "== CUDA tests"
 go test -tags cuda -count=1 -v -timeout 150s ./internal/kernels ./internal/cuda 2>&1 | tee "$OUT/gpu-tests.log" | grep -E '^(---|ok|FAIL|PASS)|panic|skip|_test\.go:[0-9]+:'
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 
-echo "== CLI: train on the GPU, evaluate the checkpoint on the CPU"
+echo "== CLI: train on the GPU, evaluate the checkpoint on the GPU and on the CPU"
 timeout 90 ./bin/dltrain-cuda train --device cuda --epochs 2 -o "$tmp/gpu.bin" --metrics "$OUT/gpu-cli.jsonl" 2>&1 | tee "$OUT/cli.log" | tail -3
 ./bin/dltrain-cuda eval "$tmp/gpu.bin" --device cuda 2>&1 | tee -a "$OUT/cli.log" | tail -1
 ./bin/dltrain-cuda eval "$tmp/gpu.bin" --device cpu --json > "$OUT/gpu-bin-eval-cpu.json" 2>>"$OUT/cli.log" || status=1
 echo "cpu eval of the gpu checkpoint: $(cat "$OUT/gpu-bin-eval-cpu.json" | head -c 60)..."
+echo "== CLI: train on the CPU, evaluate that checkpoint on the GPU"
+timeout 60 ./bin/dltrain-cuda train --device cpu --epochs 1 -o "$tmp/cpu.bin" --quiet 2>&1 | tee -a "$OUT/cli.log" | tail -1
+./bin/dltrain-cuda eval "$tmp/cpu.bin" --device cuda 2>&1 | tee -a "$OUT/cli.log" | grep -m1 accuracy || status=1
+./bin/dltrain-cuda eval "$tmp/cpu.bin" --device cpu 2>&1 | grep -m1 accuracy || status=1
 
 echo "== benchmark"
 DLTRAIN_GPU_REPORT="$OUT/gpu-report.md" go test -tags cuda -count=1 -run '^(TestGPUReport|TestGPUProfile)$' -v -timeout 240s ./internal/cuda \

@@ -296,32 +296,46 @@ func TestGatherAndLosses(t *testing.T) {
 }
 
 // TestParity trains the same seeded model 20 steps on CPU and GPU: losses within 1e-4 relative and
-// weights within 1e-4 absolute. Then two GPU runs give identical bytes.
+// weights within 1e-4 absolute. Then two GPU runs give identical bytes. The seed model, a deeper tanh
+// net with MSE (the hidden layers on cuBLAS, the output layer on the small-layer kernels and mse),
+// and a sigmoid net.
 func TestParity(t *testing.T) {
 	g := open(t)
 	rng := rand.New(rand.NewPCG(7, 7))
 	train, test := randomSet(rng, 2000), randomSet(rng, 100)
-	run := func(be model.Backend) (*model.Model, []float64) {
-		m, _ := model.New(model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy), 3)
-		var losses []float64
-		tr := &model.Trainer{Backend: be, Model: m, Hyper: model.Hyper{Epochs: 1, BatchSize: 100, LR: 0.01, Momentum: 0.9},
-			ProgressEvery: 1, OnProgress: func(p model.Progress) { losses = append(losses, p.Loss) }}
-		if err := tr.Run(context.Background(), train, test); err != nil {
-			t.Fatal(err)
+	for _, cfg := range []model.Config{
+		model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy),
+		model.NewConfig([]int{64, 32}, model.Tanh, model.MSE),
+		model.NewConfig([]int{48}, model.Sigmoid, model.CrossEntropy),
+	} {
+		run := func(be model.Backend) (*model.Model, []float64) {
+			m, err := model.New(cfg, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var losses []float64
+			tr := &model.Trainer{Backend: be, Model: m, Hyper: model.Hyper{Epochs: 1, BatchSize: 100, LR: 0.01, Momentum: 0.9},
+				ProgressEvery: 1, OnProgress: func(p model.Progress) { losses = append(losses, p.Loss) }}
+			if err := tr.Run(context.Background(), train, test); err != nil {
+				t.Fatal(err)
+			}
+			return m, losses
 		}
-		return m, losses
-	}
-	mc, lc := run(&cpu.Backend{})
-	mg, lg := run(g)
-	for i := range lc {
-		if math.Abs(lc[i]-lg[i]) > 1e-4*math.Abs(lc[i]) {
-			t.Fatalf("step %d: running loss CPU %v, GPU %v", i+1, lc[i], lg[i])
+		mc, lc := run(&cpu.Backend{})
+		mg, lg := run(g)
+		if len(lc) != 20 || len(lg) != 20 {
+			t.Fatalf("%s: %d CPU and %d GPU progress reports, want 20", cfg.Arch(), len(lc), len(lg))
 		}
-	}
-	compare(t, "weights after 20 steps", mg.Params, mc.Params, 1e-4, 0)
-	mg2, _ := run(g)
-	if !bytes.Equal(model.F32Bytes(mg.Params), model.F32Bytes(mg2.Params)) {
-		t.Fatal("two GPU runs with the same seed differ")
+		for i := range lc {
+			if math.Abs(lc[i]-lg[i]) > 1e-4*math.Abs(lc[i]) {
+				t.Fatalf("%s: step %d: running loss CPU %v, GPU %v", cfg.Arch(), i+1, lc[i], lg[i])
+			}
+		}
+		compare(t, fmt.Sprintf("%s: weights after 20 steps", cfg.Arch()), mg.Params, mc.Params, 1e-4, 0)
+		mg2, _ := run(g)
+		if !bytes.Equal(model.F32Bytes(mg.Params), model.F32Bytes(mg2.Params)) {
+			t.Fatalf("%s: two GPU runs with the same seed differ", cfg.Arch())
+		}
 	}
 }
 

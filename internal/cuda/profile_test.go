@@ -121,6 +121,13 @@ func TestGPUProfile(t *testing.T) {
 		{"sgemm dW1 128×784×100 (TN)", func() { g.gemm(true, false, H, 784, B, dev(dh), H, dev(x), 784, dev(dw1), 784) }},
 		{"grad_sums db1 (bias only) 100×128", func() { g.launch(kernels.GradSums, H, 0, ptr(db1), ptr(dh), 0, B, 0, H) }},
 		{"sgd_momentum 101770", func() { g.SGDMomentum(p, v, gr, 0.001, 0.9, np) }},
+		// Experiments: the small-layer kernels at the first layer's shapes, where cuBLAS is used.
+		{"linear_small 100×128×784 + relu, not in the step (experiment)", func() {
+			g.launch(kernels.LinearSmall, B*H, ptr(h), ptr(x), ptr(w1), ptr(b1), B, 784, H, uint64(model.ReLU))
+		}},
+		{"grad_sums dW1+db1 128×784 over 100, not in the step (experiment)", func() {
+			g.launch(kernels.GradSums, H*(784+1), ptr(dw1), ptr(db1), ptr(dh), ptr(x), B, 784, H)
+		}},
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "| op (seed step, batch 100) | µs in a graph | µs launched plainly |\n|---|---|---|\n")
