@@ -355,8 +355,12 @@ func trainRun(opts *TrainOptions) error {
 	if err := save(); err != nil {
 		return err
 	}
-	fmt.Fprintf(io.Out, "test accuracy %.2f%% after %d epochs (%.1fs); model written to %s\n",
-		100*last.TestAccuracy, last.Epoch, time.Since(start).Seconds(), opts.Out)
+	epochs := "epochs"
+	if last.Epoch == 1 {
+		epochs = "epoch"
+	}
+	fmt.Fprintf(io.Out, "test accuracy %.2f%% after %d %s (%.1fs); model written to %s\n",
+		100*last.TestAccuracy, last.Epoch, epochs, time.Since(start).Seconds(), opts.Out)
 	return nil
 }
 
