@@ -184,15 +184,29 @@ func CrossEntropy[F Float](dlogits, logits []F, labels []uint8, B, K int) (lossS
 		if arg == y {
 			correct++
 		}
+		// The exponentials are kept for the gradient (rows of up to 16 classes, on the stack), so each
+		// is computed once; wider rows compute them again.
+		var ebuf [16]float64
+		e := ebuf[:min(K, len(ebuf))]
 		var s float64
-		for _, v := range z {
-			s += math.Exp(float64(v - m))
+		for j, v := range z {
+			x := math.Exp(float64(v - m))
+			if j < len(e) {
+				e[j] = x
+			}
+			s += x
 		}
 		lossSum += math.Log(s) - float64(z[y]-m)
 		if dlogits != nil {
 			d := dlogits[b*K:][:K]
 			for j, v := range z {
-				p := math.Exp(float64(v-m)) / s
+				var x float64
+				if j < len(e) {
+					x = e[j]
+				} else {
+					x = math.Exp(float64(v - m))
+				}
+				p := x / s
 				if j == y {
 					p--
 				}
