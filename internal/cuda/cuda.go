@@ -16,10 +16,12 @@ package cuda
 import "C"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
@@ -141,12 +143,8 @@ func Open(ordinal int) (*Backend, error) {
 			if err != nil {
 				return nil, err
 			}
-			// The driver JIT-compiles the PTX for this card here.
-			if mod, err = cu.LoadData(src); err != nil {
-				if log := jitLog(src); log != "" {
-					return nil, fmt.Errorf("cuda: loading %s.ptx: %v: %s", e.Module, err, log)
-				}
-				return nil, fmt.Errorf("cuda: loading %s.ptx: %v", e.Module, err)
+			if mod, err = loadModule(e.Module, src); err != nil {
+				return nil, err
 			}
 			loaded[e.Module] = mod
 			b.mods = append(b.mods, mod)
@@ -158,6 +156,21 @@ func Open(ordinal int) (*Backend, error) {
 		b.fns[e.Name] = fn
 	}
 	return b, nil
+}
+
+// loadModule loads one PTX module; the driver JIT-compiles it for this card. When the driver refuses
+// it, the error carries the JIT's own log (CUDA 13 refused non-ASCII comments with only InvalidPtx
+// otherwise).
+func loadModule(name, src string) (cu.Module, error) {
+	log := &cu.JITErrorLogBuffer{Buffer: make([]byte, 4096)}
+	mod, err := cu.LoadDataEx(src, log)
+	if err != nil {
+		if msg := strings.TrimSpace(string(bytes.TrimRight(log.Buffer, "\x00"))); msg != "" {
+			return mod, fmt.Errorf("cuda: loading %s.ptx: %v: %s", name, err, msg)
+		}
+		return mod, fmt.Errorf("cuda: loading %s.ptx: %v", name, err)
+	}
+	return mod, nil
 }
 
 // newBLAS creates the cuBLAS handle; cu/blas panics when cublasCreate fails.

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
+
+	"gorgonia.org/cu"
 
 	"github.com/dltrain/dltrain/internal/cpu"
 	"github.com/dltrain/dltrain/internal/kernels"
@@ -230,6 +233,26 @@ func TestSmallLayer(t *testing.T) {
 		g.launch(kernels.InputGrad, B*C, ptr(dinp), ptr(dd), ptr(dw), uint64(B), uint64(C), uint64(OC))
 		compare(t, fmt.Sprintf("input_grad %v", s), down(t, g, dinp), want, 1e-5*math.Sqrt(float64(OC)), 1e-5)
 	}
+}
+
+// TestLoadModuleLog: a module the driver refuses (here for a non-ASCII comment, which CUDA 13
+// rejects) gives an error that names the module and carries the JIT's log beyond the bare result.
+func TestLoadModuleLog(t *testing.T) {
+	open(t)
+	src := ".version 7.0\n.target sm_52\n.address_size 64\n// x\u00b7y\n.visible .entry k()\n{\n\tbogus.op;\n\tret;\n}\n"
+	_, plain := cu.LoadData(src)
+	if plain == nil {
+		t.Fatal("the driver loaded a module with an unknown instruction")
+	}
+	_, err := loadModule("bad", src)
+	if err == nil {
+		t.Fatal("loadModule accepted the bad module")
+	}
+	bare := fmt.Sprintf("cuda: loading bad.ptx: %v", plain)
+	if !strings.HasPrefix(err.Error(), bare) || len(err.Error()) <= len(bare) {
+		t.Fatalf("error %q does not add the JIT log to %q", err, bare)
+	}
+	t.Logf("%v", err)
 }
 
 // columnSums64 is cpu.ColumnSums in float64, rounded to float32 at the end.

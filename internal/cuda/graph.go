@@ -2,16 +2,13 @@
 
 package cuda
 
-// This file is the small cgo layer for what gorgonia.org/cu lacks: a cuBLAS stream (cublasSetStream),
-// CUDA graphs (stream capture, instantiation, launch) and the JIT's error log when a PTX module is
-// refused. Everything else goes through cu.
+// This file is the small cgo layer for what gorgonia.org/cu lacks: a cuBLAS stream (cublasSetStream)
+// and CUDA graphs (stream capture, instantiation, launch). Everything else goes through cu.
 
 /*
 #cgo LDFLAGS: -lcuda -lcublas
 #include <cuda.h>
 #include <cublas_v2.h>
-#include <stdint.h>
-#include <stdlib.h>
 
 static CUresult dl_capture_begin(CUstream s) { return cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL); }
 static CUresult dl_capture_end(CUstream s, CUgraph *g) { return cuStreamEndCapture(s, g); }
@@ -21,14 +18,6 @@ static CUresult dl_graph_destroy(CUgraph g) { return cuGraphDestroy(g); }
 static CUresult dl_exec_destroy(CUgraphExec e) { return cuGraphExecDestroy(e); }
 static int dl_cublas_set_stream(void *h, CUstream s) { return (int)cublasSetStream((cublasHandle_t)h, (cudaStream_t)s); }
 static int dl_cublas_set_workspace(void *h, CUdeviceptr p, size_t n) { return (int)cublasSetWorkspace((cublasHandle_t)h, (void *)p, n); }
-static CUresult dl_jit_log(const char *ptx, char *log, unsigned int n) {
-	CUjit_option opt[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-	void *val[2] = {log, (void *)(uintptr_t)n};
-	CUmodule m;
-	CUresult r = cuModuleLoadDataEx(&m, ptx, 2, opt, val);
-	if (r == CUDA_SUCCESS) cuModuleUnload(m);
-	return r;
-}
 static const char *dl_error_name(CUresult r) { const char *s = 0; cuGetErrorName(r, &s); return s ? s : "unknown CUresult"; }
 */
 import "C"
@@ -36,7 +25,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -146,18 +134,6 @@ func (b *Backend) Replay() error {
 		return err
 	}
 	return nil
-}
-
-// jitLog loads src again with the JIT's error log switched on and returns what the log says, for
-// the error of a module the driver refused.
-func jitLog(src string) string {
-	const n = 4096
-	cs := C.CString(src)
-	defer C.free(unsafe.Pointer(cs))
-	buf := (*C.char)(C.calloc(n, 1))
-	defer C.free(unsafe.Pointer(buf))
-	C.dl_jit_log(cs, buf, n)
-	return strings.TrimSpace(C.GoString(buf))
 }
 
 func (b *Backend) closeGraph() {
