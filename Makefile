@@ -5,6 +5,9 @@
 
 GO      ?= go
 BIN     := bin/dltrain
+# VERSION is stamped into the binary (dltrain version): git describe of this checkout, else "dev".
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
 EPOCHS  ?= 10
 DATA    ?= data
 # The official MNIST files, served by the Go module proxy inside this module (MD5s in internal/mnist).
@@ -15,7 +18,7 @@ MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/dltrain
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dltrain
 
 # build-cuda: the GPU build (needs the CUDA toolkit: headers, libcuda, libcublas). The compat header in
 # internal/cuda/include comes first on the include path so gorgonia/cu builds on CUDA 13 too.
@@ -24,7 +27,7 @@ build-cuda:
 	CGO_ENABLED=1 CGO_CPPFLAGS="-I$(CURDIR)/internal/cuda/include -I$(CUDA_HOME)/include" \
 	CGO_CFLAGS="-I$(CUDA_HOME)/include" \
 	CGO_LDFLAGS="-L$(CUDA_HOME)/lib64 -L/usr/lib/x86_64-linux-gnu -L$(CUDA_HOME)/lib64/stubs" \
-	$(GO) build -tags cuda -o $(BIN) ./cmd/dltrain
+	$(GO) build -tags cuda -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dltrain
 
 # gpu-check: on a CUDA host, build, run the CUDA tests and the GPU benchmark (bench/gpu-check.sh).
 gpu-check:
@@ -56,8 +59,8 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/mnist
 	$(GO) test -run '^$$' -fuzz '^FuzzFromImage$$' -fuzztime $(FUZZTIME) ./internal/mnist
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/model
-	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./internal/model
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/checkpoint
+	$(GO) test -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME) ./internal/checkpoint
 
 bench: build data
 	bash bench/bench.sh

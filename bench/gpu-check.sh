@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make gpu-check: the one command that proves the GPU path, on a CUDA host (see DEVELOPERS.md and
-# ../shared/gpu/run.sh). It builds with CUDA, runs the CUDA tests (every kernel against its CPU twin,
+# make gpu-check: the one command that proves the GPU path, on a CUDA host (README, "The GPU build";
+# from a machine without one, through ../shared/gpu/run.sh). It builds with CUDA, runs the CUDA tests
+# (the op contract's conformance suite on the GPU, every kernel against its CPU twin,
 # cuBLAS GEMMs against the naive GEMM, CPU/GPU parity and GPU determinism), trains through the CLI on
 # the GPU and evaluates that checkpoint on the CPU, then runs the benchmark and prints its table last.
 # Logs and the table go to $OUT (default bench/out).
@@ -23,7 +24,7 @@ echo "== ptxas (CUDA_HOME's, sm_90)"
 for f in internal/kernels/*.ptx; do "$CUDA_HOME/bin/ptxas" -arch=sm_90 -o /dev/null "$f" || status=1; done
 
 echo "== build (CUDA_HOME=$CUDA_HOME)"
-if ! go build -tags cuda -o bin/dltrain-cuda ./cmd/dltrain 2>&1 | tee "$OUT/build.log"; then status=1; fi
+if ! go build -tags cuda -ldflags "-X main.version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/dltrain-cuda ./cmd/dltrain 2>&1 | tee "$OUT/build.log"; then status=1; fi
 [[ -x bin/dltrain-cuda ]] || { echo "build failed"; exit 1; }
 ./bin/dltrain-cuda version | tee -a "$OUT/build.log"
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/dltrain/dltrain/internal/cuda"
 	"github.com/dltrain/dltrain/internal/mnist"
-	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
 
 	"github.com/dltrain/dltrain/internal/cpu"
 )
@@ -36,7 +36,7 @@ func loadFiles(files mnist.Files) (train, test *mnist.Set, err error) {
 }
 
 // pickBackend resolves --device. With auto it falls back to the CPU, saying so on stderr unless quiet.
-func pickBackend(device string, io *IO, quiet bool) (model.Backend, error) {
+func pickBackend(device string, io *IO, quiet bool) (ops.Backend, error) {
 	switch device {
 	case "cpu":
 		return &cpu.Backend{}, nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
 // EvalOptions are the inputs of 'dltrain eval'.
@@ -54,13 +55,13 @@ accuracy and the 10x10 confusion matrix (rows are the true class, columns the pr
 
 // evalJSON is the stable --json format.
 type evalJSON struct {
-	Accuracy         float64                           `json:"accuracy"`
-	Loss             float64                           `json:"loss"`
-	PerClassAccuracy [model.Classes]float64            `json:"per_class_accuracy"`
-	Confusion        [model.Classes][model.Classes]int `json:"confusion"`
-	N                int                               `json:"n"`
-	Model            string                            `json:"model"`
-	Arch             string                            `json:"arch"`
+	Accuracy         float64                       `json:"accuracy"`
+	Loss             float64                       `json:"loss"`
+	PerClassAccuracy [ops.Classes]float64          `json:"per_class_accuracy"`
+	Confusion        [ops.Classes][ops.Classes]int `json:"confusion"`
+	N                int                           `json:"n"`
+	Model            string                        `json:"model"`
+	Arch             string                        `json:"arch"`
 }
 
 func evalRun(opts *EvalOptions) error {
@@ -92,11 +93,11 @@ func evalRun(opts *EvalOptions) error {
 	fmt.Fprintf(out, "loss      %.4f\n\n", ev.Loss)
 	fmt.Fprintln(out, "class  accuracy   confusion (rows: true class, columns: predicted)")
 	var hdr strings.Builder
-	for c := range model.Classes {
+	for c := range ops.Classes {
 		fmt.Fprintf(&hdr, "%6d", c)
 	}
 	fmt.Fprintf(out, "%18s%s\n", "", hdr.String())
-	for c := range model.Classes {
+	for c := range ops.Classes {
 		fmt.Fprintf(out, "%5d  %7.2f%%  ", c, 100*ev.PerClass[c])
 		for _, k := range ev.Confusion[c] {
 			fmt.Fprintf(out, "%6d", k)
@@ -108,7 +109,7 @@ func evalRun(opts *EvalOptions) error {
 
 func correct(ev model.Eval) int {
 	n := 0
-	for c := range model.Classes {
+	for c := range ops.Classes {
 		n += ev.Confusion[c][c]
 	}
 	return n

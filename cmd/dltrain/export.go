@@ -6,8 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dltrain/dltrain/internal/checkpoint"
 	"github.com/dltrain/dltrain/internal/export"
-	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // ExportOptions are the inputs of 'dltrain export'.
@@ -54,7 +55,7 @@ with load_state_dict. The momentum buffers are left out.`,
 }
 
 func exportRun(opts *ExportOptions) error {
-	var encode func(model.Checkpoint) ([]byte, error)
+	var encode func(checkpoint.Checkpoint) ([]byte, error)
 	switch opts.Format {
 	case "onnx":
 		encode = export.ONNX
@@ -78,7 +79,7 @@ func exportRun(opts *ExportOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := model.WriteFileAtomic(out, b); err != nil {
+	if err := safefile.WriteAtomic(out, b); err != nil {
 		return withCode(exitModel, err, "")
 	}
 	fmt.Fprintf(opts.IO.Out, "wrote %s (%s, %s, %d bytes)\n", out, opts.Format, ck.Config.Arch(), len(b))

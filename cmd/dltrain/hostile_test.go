@@ -17,8 +17,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dltrain/dltrain/internal/checkpoint"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
 // craft re-serializes a safetensors file from a header map and a data section, optionally
@@ -44,11 +46,11 @@ func rawSafetensors(h, data []byte) []byte {
 // validCheckpoint is a small real checkpoint (784-10, no hidden layer) split into header and data.
 func validCheckpoint(t *testing.T) (map[string]any, []byte, []byte) {
 	t.Helper()
-	m, err := model.New(model.NewConfig(nil, model.ReLU, model.CrossEntropy), 1)
+	m, err := model.New(model.NewConfig(nil, ops.ReLU, model.CrossEntropy), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := model.Encode(model.Checkpoint{Model: m, Meta: model.Meta{Hyper: model.Hyper{Epochs: 1, BatchSize: 100, LR: 0.01, Momentum: 0.9}}})
+	b, err := checkpoint.Encode(checkpoint.Checkpoint{Model: m, Meta: checkpoint.Meta{Hyper: model.Hyper{Epochs: 1, BatchSize: 100, LR: 0.01, Momentum: 0.9}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestHostileInputs(t *testing.T) {
 	os.WriteFile(good, valid, 0o644)
 	keyPath := filepath.Join(dir, "key")
 	os.WriteFile(keyPath, bytes.Repeat([]byte{7}, 32), 0o600)
-	sealed, _ := model.Seal(bytes.Repeat([]byte{7}, 32), valid)
+	sealed, _ := checkpoint.Encrypt(bytes.Repeat([]byte{7}, 32), valid)
 
 	// The tensors sort by name in the data section: fc1.bias, fc1.bias.momentum, fc1.weight, …
 	ckCases := []struct {

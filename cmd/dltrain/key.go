@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/checkpoint"
 )
 
 // keyFlagHelp is shared by every verb that reads or writes checkpoints.
@@ -22,7 +22,7 @@ func loadKey(flag string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
-	k, err := model.ReadKeyFile(path)
+	k, err := checkpoint.ReadKeyFile(path)
 	if err != nil {
 		return nil, withCode(exitUsage, err, "create a key with 'dltrain keygen -o FILE'")
 	}
@@ -30,21 +30,21 @@ func loadKey(flag string) ([]byte, error) {
 }
 
 // loadModel reads a checkpoint with the key named by keyFlag (or $DLTRAIN_KEY_FILE), if any.
-func loadModel(path, keyFlag string) (model.Checkpoint, error) {
+func loadModel(path, keyFlag string) (checkpoint.Checkpoint, error) {
 	key, err := loadKey(keyFlag)
 	if err != nil {
-		return model.Checkpoint{}, err
+		return checkpoint.Checkpoint{}, err
 	}
-	ck, err := model.Load(path, key)
+	ck, err := checkpoint.Load(path, key)
 	if err != nil {
-		return model.Checkpoint{}, modelErr(err)
+		return checkpoint.Checkpoint{}, modelErr(err)
 	}
 	return ck, nil
 }
 
 // modelErr classifies a checkpoint load failure, with a hint for the encrypted cases.
 func modelErr(err error) error {
-	if errors.Is(err, model.ErrEncrypted) {
+	if errors.Is(err, checkpoint.ErrEncrypted) {
 		return withCode(exitModel, err, "pass --key-file FILE or set DLTRAIN_KEY_FILE")
 	}
 	return withCode(exitModel, err, "")
@@ -67,7 +67,7 @@ both can read and replace the weights, and a lost key makes its models unreadabl
 			if out == "" {
 				return usageErr("keygen needs -o FILE")
 			}
-			k, err := model.NewKey()
+			k, err := checkpoint.NewKey()
 			if err != nil {
 				return err
 			}

@@ -11,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dltrain/dltrain/internal/mnist"
-	"github.com/dltrain/dltrain/internal/model"
 	"github.com/nlpodyssey/safetensors"
+
+	"github.com/dltrain/dltrain/internal/checkpoint"
+	"github.com/dltrain/dltrain/internal/mnist"
 )
 
 // testFactory returns a Factory with buffer IO and the committed real-MNIST subset as its data.
@@ -92,7 +93,8 @@ func TestMissingDataHint(t *testing.T) {
 	if code != exitData || !strings.Contains(errb.String(), "make data") {
 		t.Fatalf("train with empty --data: exit %d, stderr %q; want %d and a 'make data' hint", code, errb.String(), exitData)
 	}
-	// A corrupt official file is a data error too.
+	// With a model file missing as well as the data damaged, the model is what eval reports: it checks
+	// the model file before it reads any data.
 	dir := t.TempDir()
 	for _, n := range []string{mnist.TrainImagesName, mnist.TrainLabelsName, mnist.TestImagesName, mnist.TestLabelsName} {
 		os.WriteFile(filepath.Join(dir, n+".gz"), []byte("junk"), 0o644)
@@ -174,19 +176,19 @@ func TestTrainEvalExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, _ := model.Load(ckpt, nil)
+	ck, _ := checkpoint.Load(ckpt, nil)
 	if st.Len() != 4 {
 		t.Fatalf("export holds %v, want fc1/fc2 weight and bias", st.Names())
 	}
 	for l := range 2 {
 		for _, bias := range []bool{false, true} {
-			tv, ok := st.Tensor(model.TensorName(l, bias))
+			tv, ok := st.Tensor(checkpoint.TensorName(l, bias))
 			want := ck.Weight(l)
 			if bias {
 				want = ck.Bias(l)
 			}
 			if !ok || !bytes.Equal(tv.Data(), f32le(want)) {
-				t.Fatalf("export %s differs from the checkpoint", model.TensorName(l, bias))
+				t.Fatalf("export %s differs from the checkpoint", checkpoint.TensorName(l, bias))
 			}
 		}
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
+	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // PredictOptions are the inputs of 'dltrain predict'.
@@ -93,7 +95,7 @@ func predictRun(opts *PredictOptions) error {
 	for i, path := range opts.Images {
 		fh, err := os.Open(path)
 		if err != nil {
-			return imageErr(path, unwrapPathErr(err))
+			return imageErr(path, safefile.Cause(err))
 		}
 		p, inv, err := mnist.FromImage(fh, mode)
 		fh.Close()
@@ -109,8 +111,8 @@ func predictRun(opts *PredictOptions) error {
 	}
 	var preds []prediction
 	for i, path := range opts.Images {
-		probs := softmax(logits[i*model.Classes : (i+1)*model.Classes])
-		order := make([]int, model.Classes)
+		probs := softmax(logits[i*ops.Classes : (i+1)*ops.Classes])
+		order := make([]int, ops.Classes)
 		for d := range order {
 			order[d] = d
 		}

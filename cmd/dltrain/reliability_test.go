@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dltrain/dltrain/internal/checkpoint"
 	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // TestMain lets the test binary stand in for dltrain itself (with the MNIST subset as its data), so
@@ -29,11 +31,11 @@ func TestMain(m *testing.M) {
 // tensorsOf returns a checkpoint's tensor bytes (the data section), for byte-equality checks.
 func tensorsOf(t *testing.T, path string, key []byte) []byte {
 	t.Helper()
-	ck, err := model.Load(path, key)
+	ck, err := checkpoint.Load(path, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := model.Encode(model.Checkpoint{Model: &model.Model{Config: ck.Config, Params: ck.Params, Velocity: ck.Velocity}})
+	b, err := checkpoint.Encode(checkpoint.Checkpoint{Model: &model.Model{Config: ck.Config, Params: ck.Params, Velocity: ck.Velocity}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func TestResumeByteIdentical(t *testing.T) {
 	if !errors.As(err, &ee) || ee.code != exitInterrupted || !strings.Contains(ee.hint, "--resume "+cut) {
 		t.Fatalf("interrupted train = %v (%s), want exit 130 with a resume hint", err, errb.String())
 	}
-	ck, err := model.Load(cut, nil)
+	ck, err := checkpoint.Load(cut, nil)
 	if err != nil || ck.Epoch < 1 || ck.Epoch >= 4 {
 		t.Fatalf("interrupted checkpoint: %v, epoch %d; want a run stopped after epoch 1 and before the end", err, ck.Epoch)
 	}
@@ -198,7 +200,7 @@ func TestSIGINTSavesAndExits130(t *testing.T) {
 		if code := exitCode(t, cmd); code != c.code {
 			t.Fatalf("%v: exit %d, want %d (%v)", c.sig, code, c.code, rest)
 		}
-		ck, err := model.Load(out, nil)
+		ck, err := checkpoint.Load(out, nil)
 		if err != nil || ck.Epoch < 2 {
 			t.Fatalf("%v: checkpoint %v at epoch %d, want a loadable one past epoch 2", c.sig, err, ck.Epoch)
 		}
@@ -222,7 +224,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatalf("periodic checkpoints %v, want 1 or 2 (--keep 2)", ents)
 	}
 	for _, p := range ents {
-		if _, err := model.Load(p, nil); err != nil {
+		if _, err := checkpoint.Load(p, nil); err != nil {
 			t.Fatalf("periodic checkpoint after a forced exit: %v", err)
 		}
 	}
@@ -231,7 +233,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 func TestStaleTempFilesRemoved(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "m.bin")
-	stale := filepath.Join(dir, model.TempPrefix+"m.bin-12345")
+	stale := filepath.Join(dir, safefile.TempPrefix+"m.bin-12345")
 	os.WriteFile(stale, []byte("half a checkpoint"), 0o644)
 	code, _, e := run(t, "train", "--epochs", "1", "--hidden", "8", "-o", out, "--device", "cpu")
 	if code != 0 || !strings.Contains(e, "removed "+stale) {
@@ -272,7 +274,7 @@ func TestEncryptedCheckpoint(t *testing.T) {
 		t.Fatal(e)
 	}
 	raw, _ := os.ReadFile(out)
-	if !model.IsEncrypted(raw) || bytes.Contains(raw, []byte("fc1.weight")) {
+	if !checkpoint.IsEncrypted(raw) || bytes.Contains(raw, []byte("fc1.weight")) {
 		t.Fatal("the checkpoint is not encrypted")
 	}
 	if code, _, e := run(t, "eval", out, "--key-file", key); code != 0 {

@@ -130,12 +130,3 @@ func isCobraUsage(err error) bool {
 	}
 	return false
 }
-
-// unwrapPathErr drops *os.PathError's "open NAME:" prefix where the caller names the file itself.
-func unwrapPathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}

@@ -6,18 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"sort"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/dltrain/dltrain/internal/checkpoint"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
+	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // TrainOptions are the inputs of 'dltrain train'.
@@ -129,7 +126,7 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 		if err != nil {
 			return nil, hyper, usageErr("--hidden: %v", err)
 		}
-		act, err := model.ParseActivation(opts.Activation)
+		act, err := ops.ParseActivation(opts.Activation)
 		if err != nil {
 			return nil, hyper, usageErr("--activation: %v", err)
 		}
@@ -147,7 +144,7 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 		return m, hyper, nil
 	}
 
-	ck, err := model.Load(opts.Resume, key)
+	ck, err := checkpoint.Load(opts.Resume, key)
 	if err != nil {
 		return nil, hyper, modelErr(err)
 	}
@@ -203,7 +200,7 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range removeStaleTemps(opts.Out) {
+	for _, p := range safefile.RemoveStaleTemps(opts.Out) {
 		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", p)
 	}
 
@@ -229,72 +226,22 @@ func trainRun(opts *TrainOptions) error {
 			m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name(), train.N, test.N, hyper.BatchSize, hyper.LR, hyper.Momentum, from)
 	}
 
-	// Signals: the first cancels the context (training stops after the current step and --out is
-	// saved); the second exits at once.
 	ctx, cancel := context.WithCancel(orBackground(opts.Context))
 	defer cancel()
-	sigs := opts.Signals
-	if sigs == nil {
-		c := make(chan os.Signal, 2)
-		signal.Notify(c, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(c)
-		sigs = c
-	}
-	exit := opts.Exit
-	if exit == nil {
-		exit = os.Exit
-	}
-	var caught os.Signal
-	caughtc := make(chan os.Signal, 1)
-	done := make(chan struct{}) // closed when trainRun returns
-	defer close(done)
-	go func() {
-		select {
-		case s := <-sigs:
-			caughtc <- s
-			fmt.Fprintf(io.Err, "\ndltrain: %v: finishing this step and saving %s (send it again to quit at once)\n", s, opts.Out)
-			cancel()
-		case <-done:
-			return
-		}
-		select {
-		case s := <-sigs:
-			fmt.Fprintf(io.Err, "dltrain: %v again: quitting without saving; the last complete checkpoint is intact\n", s)
-			exit(signalCode(s))
-		case <-done:
-		}
-	}()
+	sig := watchSignals(opts.Signals, opts.Exit, cancel, io.Err, opts.Out)
+	defer sig.stop()
 
-	var bar *progressbar.ProgressBar
+	disp := &display{w: io.Err, quiet: opts.Quiet}
 	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper}
 	if !opts.Quiet && io.ErrIsTerminal {
-		tr.OnProgress = func(p model.Progress) {
-			if bar == nil {
-				bar = progressbar.NewOptions(p.Total,
-					progressbar.OptionSetWriter(io.Err),
-					progressbar.OptionSetWidth(30),
-					progressbar.OptionThrottle(100*time.Millisecond),
-					progressbar.OptionShowCount(),
-					progressbar.OptionClearOnFinish())
-			}
-			bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f acc %.2f%% %.0f samples/s",
-				p.Epoch, p.Epochs, p.Loss, 100*p.Accuracy, p.SamplesPerSecond))
-			bar.Set(p.Done)
-		}
+		tr.OnProgress = disp.progress
 	}
 	last := model.EpochResult{TestAccuracy: -1}
 	lastSaved := ""
 	start := time.Now()
 	tr.OnEpoch = func(r model.EpochResult) error {
-		if bar != nil {
-			bar.Finish()
-			bar = nil
-		}
 		last = r
-		if !opts.Quiet {
-			fmt.Fprintf(io.Err, "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.2fs  %.0f samples/s\n",
-				r.Epoch, hyper.Epochs, r.TrainLoss, 100*r.TrainAccuracy, r.TestLoss, 100*r.TestAccuracy, r.Seconds, r.SamplesPerSecond)
-		}
+		disp.epoch(r, hyper.Epochs)
 		if metrics != nil {
 			b, _ := json.Marshal(r)
 			if _, err := metrics.Write(append(b, '\n')); err != nil {
@@ -303,14 +250,12 @@ func trainRun(opts *TrainOptions) error {
 		}
 		if opts.CheckpointEvery > 0 && r.Epoch%opts.CheckpointEvery == 0 && r.Epoch < hyper.Epochs {
 			p := epochPath(opts.Out, r.Epoch)
-			ck := model.Checkpoint{Model: m, Meta: model.Meta{Hyper: hyper, TestAccuracy: r.TestAccuracy}}
-			if err := model.Save(p, ck, key); err != nil {
+			ck := checkpoint.Checkpoint{Model: m, Meta: checkpoint.Meta{Hyper: hyper, TestAccuracy: r.TestAccuracy}}
+			if err := checkpoint.Save(p, ck, key); err != nil {
 				return withCode(exitModel, err, "")
 			}
 			lastSaved = p
-			for _, old := range pruneEpochFiles(opts.Out, opts.Keep) {
-				os.Remove(old)
-			}
+			pruneEpochs(opts.Out, opts.Keep)
 		}
 		return nil
 	}
@@ -318,13 +263,10 @@ func trainRun(opts *TrainOptions) error {
 	if tr.GraphErr != nil && !opts.Quiet {
 		fmt.Fprintf(io.Err, "dltrain: could not record the step as a CUDA graph (%v); used plain launches\n", tr.GraphErr)
 	}
-	select {
-	case caught = <-caughtc:
-	default:
-	}
+	caught := sig.first()
 	save := func() error {
-		ck := model.Checkpoint{Model: m, Meta: model.Meta{Hyper: hyper, TestAccuracy: last.TestAccuracy}}
-		if err := model.Save(opts.Out, ck, key); err != nil {
+		ck := checkpoint.Checkpoint{Model: m, Meta: checkpoint.Meta{Hyper: hyper, TestAccuracy: last.TestAccuracy}}
+		if err := checkpoint.Save(opts.Out, ck, key); err != nil {
 			return withCode(exitModel, err, "")
 		}
 		return nil
@@ -369,47 +311,4 @@ func orBackground(ctx context.Context) context.Context {
 		return context.Background()
 	}
 	return ctx
-}
-
-// signalCode is the shell's exit status for a process ended by s: 128 + the signal number.
-func signalCode(s os.Signal) int {
-	if s == syscall.SIGTERM {
-		return 143
-	}
-	return exitInterrupted
-}
-
-// epochPath names the periodic checkpoint of an epoch: model.bin → model-epoch0004.bin.
-func epochPath(out string, epoch int) string {
-	ext := filepath.Ext(out)
-	return fmt.Sprintf("%s-epoch%04d%s", strings.TrimSuffix(out, ext), epoch, ext)
-}
-
-// pruneEpochFiles returns the periodic checkpoints of out beyond the keep newest (keep 0: none).
-func pruneEpochFiles(out string, keep int) []string {
-	if keep <= 0 {
-		return nil
-	}
-	ext := filepath.Ext(out)
-	matches, _ := filepath.Glob(strings.TrimSuffix(out, ext) + "-epoch[0-9][0-9][0-9][0-9]*" + ext)
-	sort.Strings(matches) // zero-padded epochs sort in order
-	if len(matches) <= keep {
-		return nil
-	}
-	return matches[:len(matches)-keep]
-}
-
-// removeStaleTemps deletes temporary files that an interrupted save of out (or of its periodic
-// checkpoints) left in out's directory, and returns their names.
-func removeStaleTemps(out string) []string {
-	dir, base := filepath.Split(out)
-	stem := strings.TrimSuffix(base, filepath.Ext(base))
-	matches, _ := filepath.Glob(filepath.Join(dir, model.TempPrefix+stem+"*"))
-	var removed []string
-	for _, m := range matches {
-		if os.Remove(m) == nil {
-			removed = append(removed, m)
-		}
-	}
-	return removed
 }

@@ -7,12 +7,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dltrain/dltrain/internal/checkpoint"
 	"github.com/dltrain/dltrain/internal/cpu"
 	"github.com/dltrain/dltrain/internal/cuda"
-	"github.com/dltrain/dltrain/internal/model"
 )
 
-// version is set by the Makefile with -ldflags "-X main.version=…".
+// version is stamped by `make build` (and build-cuda, gpu-check) with -ldflags "-X main.version=…" from
+// git describe; a plain `go build` or `go install` leaves "dev", and version then adds the VCS
+// revision Go recorded, if any.
 var version = "dev"
 
 // NewCmdVersion builds 'dltrain version'.
@@ -41,7 +43,7 @@ func NewCmdVersion(io *IO) *cobra.Command {
 			}
 			fmt.Fprintf(io.Out, "dltrain %s (%s, %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			fmt.Fprintf(io.Out, "backends: cpu (%s GEMM, %d threads), cuda: %s\n", kern, runtime.GOMAXPROCS(0), cu)
-			fmt.Fprintf(io.Out, "checkpoint format: %s v%s (safetensors)\n", model.Format, model.FormatVersion)
+			fmt.Fprintf(io.Out, "checkpoint format: %s v%s (safetensors)\n", checkpoint.Format, checkpoint.FormatVersion)
 			return nil
 		},
 	}

@@ -1,19 +1,26 @@
+// Package cpu is dltrain's CPU backend: ops.Backend on the host, with a fast packed GEMM (gemm.go and
+// its AVX2/FMA micro-kernel in gemm_amd64.s, chosen at run time from the CPU's features, a pure-Go
+// kernel elsewhere) for the matmuls, and the naive references of internal/ref for the ops that touch
+// only O(B·C) values.
+//
+// It imports the contract (internal/ops) and the data set (internal/mnist), never the model.
 package cpu
 
 import (
 	"fmt"
 
 	"github.com/dltrain/dltrain/internal/mnist"
-	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
+	"github.com/dltrain/dltrain/internal/ref"
 )
 
-// Tensor is the CPU backend's model.Tensor: a plain float32 slice in host memory.
+// Tensor is the CPU backend's ops.Tensor: a plain float32 slice in host memory.
 type Tensor []float32
 
 // Len is the number of floats.
 func (t Tensor) Len() int { return len(t) }
 
-// data is the CPU backend's model.Data: the set itself, the batch order and a label scratch buffer.
+// data is the CPU backend's ops.Data: the set itself, the batch order and a label scratch buffer.
 type data struct {
 	set    *mnist.Set
 	order  []int32 // (N)
@@ -22,19 +29,21 @@ type data struct {
 
 func (d *data) N() int { return d.set.N }
 
-// Backend runs every op on the CPU: the fast GEMM for the matmuls, and the reference loops in ops.go
-// for the rest (they touch O(B·C) values, against the GEMMs' O(B·C·OC)). With Naive set, the matmuls
-// use the naive oracle too.
+// Labels returns the labels in natural order.
+func (d *data) Labels() []uint8 { return d.set.Labels }
+
+// Backend runs every op on the CPU. With Naive set, the matmuls use the naive oracle (ref) too.
+// Its methods come in the order of the contract; internal/cuda's launch.go has the same order.
 type Backend struct {
 	Naive bool
 }
 
-var _ model.Backend = (*Backend)(nil)
+var _ ops.Backend = (*Backend)(nil)
 
 // Name is "cpu".
 func (*Backend) Name() string { return "cpu" }
 
-func f32(t model.Tensor) []float32 {
+func f32(t ops.Tensor) []float32 {
 	if t == nil {
 		return nil
 	}
@@ -42,7 +51,7 @@ func f32(t model.Tensor) []float32 {
 }
 
 // Alloc returns n zeroed floats.
-func (*Backend) Alloc(n int) (model.Tensor, error) {
+func (*Backend) Alloc(n int) (ops.Tensor, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("cpu: alloc of %d floats", n)
 	}
@@ -50,12 +59,12 @@ func (*Backend) Alloc(n int) (model.Tensor, error) {
 }
 
 // View is t[off : off+n].
-func (*Backend) View(t model.Tensor, off, n int) model.Tensor {
+func (*Backend) View(t ops.Tensor, off, n int) ops.Tensor {
 	return Tensor(f32(t)[off : off+n : off+n])
 }
 
 // Upload copies src into dst.
-func (*Backend) Upload(dst model.Tensor, src []float32) error {
+func (*Backend) Upload(dst ops.Tensor, src []float32) error {
 	if dst.Len() != len(src) {
 		return fmt.Errorf("cpu: upload of %d floats into %d", len(src), dst.Len())
 	}
@@ -64,7 +73,7 @@ func (*Backend) Upload(dst model.Tensor, src []float32) error {
 }
 
 // Download copies src into dst.
-func (*Backend) Download(dst []float32, src model.Tensor) error {
+func (*Backend) Download(dst []float32, src ops.Tensor) error {
 	if src.Len() != len(dst) {
 		return fmt.Errorf("cpu: download of %d floats into %d", src.Len(), len(dst))
 	}
@@ -73,10 +82,10 @@ func (*Backend) Download(dst []float32, src model.Tensor) error {
 }
 
 // Zero clears t.
-func (*Backend) Zero(t model.Tensor) { clear(f32(t)) }
+func (*Backend) Zero(t ops.Tensor) { clear(f32(t)) }
 
 // Resident wraps the set; on the CPU the data already is where it is used.
-func (*Backend) Resident(s *mnist.Set) (model.Data, error) {
+func (*Backend) Resident(s *mnist.Set) (ops.Data, error) {
 	d := &data{set: s, order: make([]int32, s.N), labels: make([]uint8, s.N)}
 	for i := range d.order {
 		d.order[i] = int32(i)
@@ -85,85 +94,75 @@ func (*Backend) Resident(s *mnist.Set) (model.Data, error) {
 	return d, nil
 }
 
-// SetOrder sets the batch order.
-func (*Backend) SetOrder(md model.Data, order []int32) error {
+// SetOrder sets the batch order (checked by the caller, ops.CheckOrder).
+func (*Backend) SetOrder(md ops.Data, order []int32) error {
 	d := md.(*data)
-	if len(order) != d.set.N {
-		return fmt.Errorf("cpu: order has %d entries for %d samples", len(order), d.set.N)
-	}
 	for i, o := range order {
-		if o < 0 || int(o) >= d.set.N {
-			return fmt.Errorf("cpu: order[%d] = %d out of range", i, o)
-		}
 		d.order[i] = o
 		d.labels[i] = d.set.Labels[o]
 	}
 	return nil
 }
 
-// Gather fills x (B, 784) with normalized images.
-func (*Backend) Gather(x model.Tensor, md model.Data, start, B int) {
+// Gather fills x (B, 784) with normalized images: ref.Gather.
+func (*Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
 	d := md.(*data)
-	Gather(f32(x), d.set.Images, d.order, start, B)
+	ref.Gather(f32(x), d.set.Images, d.order, start, B)
 }
 
-// MatmulForward: out (B, OC) = act(inp (B, C) · weight (OC, C)ᵀ + bias), the GEMM then one fused
+// MatmulForward: out (B, OC) = act(inp (B, C) · weight (OC, C)ᵀ + bias), the fast GEMM then one fused
 // bias + activation pass.
-func (be *Backend) MatmulForward(out, inp, weight, bias model.Tensor, act model.Activation, B, C, OC int) {
+func (be *Backend) MatmulForward(out, inp, weight, bias ops.Tensor, act ops.Activation, B, C, OC int) {
 	o, in, w, bi := f32(out), f32(inp), f32(weight), f32(bias)
 	if be.Naive {
-		MatmulForward(o, in, w, bi, B, C, OC)
-		ActivationForward(o, o, act, B*OC)
+		ref.MatmulForward(o, in, w, bi, act, B, C, OC)
 		return
 	}
 	Gemm(false, true, B, OC, C, in, C, w, C, o, OC)
-	BiasActivationForward(o, bi, act, B, OC)
+	ref.BiasActivationForward(o, bi, act, B, OC)
 }
 
 // MatmulBackward: dinp = dout·weight (skipped when nil), dweight = doutᵀ·inp, dbias = Σ_b dout.
-func (be *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight model.Tensor, B, C, OC int) {
+func (be *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight ops.Tensor, B, C, OC int) {
 	di, dw, db, do, in, w := f32(dinp), f32(dweight), f32(dbias), f32(dout), f32(inp), f32(weight)
 	if be.Naive {
-		MatmulBackward(di, dw, db, do, in, w, B, C, OC)
+		ref.MatmulBackward(di, dw, db, do, in, w, B, C, OC)
 		return
 	}
 	if di != nil {
 		Gemm(false, false, B, C, OC, do, OC, w, C, di, C)
 	}
 	Gemm(true, false, OC, C, B, do, OC, in, C, dw, C)
-	ColumnSums(db, do, B, OC)
+	ref.ColumnSums(db, do, B, OC)
 }
 
-// ActivationBackward: dinp = dout·act'.
-func (*Backend) ActivationBackward(dinp, dout, out model.Tensor, act model.Activation, N int) {
-	ActivationBackward(f32(dinp), f32(dout), f32(out), act, N)
+// ActivationBackward: dinp = dout·act' (ref.ActivationBackward).
+func (*Backend) ActivationBackward(dinp, dout, out ops.Tensor, act ops.Activation, N int) {
+	ref.ActivationBackward(f32(dinp), f32(dout), f32(out), act, N)
 }
 
 // CrossEntropy: fused softmax cross-entropy; adds to stats[0] (loss sum) and stats[1] (correct).
-func (*Backend) CrossEntropy(dlogits, stats, logits model.Tensor, md model.Data, start, B, K int) {
+func (*Backend) CrossEntropy(dlogits, stats, logits ops.Tensor, md ops.Data, start, B, K int) {
 	d := md.(*data)
-	loss, correct := CrossEntropy(f32(dlogits), f32(logits), d.labels[start:start+B], B, K)
+	loss, correct := ref.CrossEntropy(f32(dlogits), f32(logits), d.labels[start:start+B], B, K)
 	s := f32(stats)
 	s[0] += float32(loss)
 	s[1] += float32(correct)
 }
 
 // MSE: mean squared error against one-hot labels; adds to stats like CrossEntropy.
-func (*Backend) MSE(dout, stats, out model.Tensor, md model.Data, start, B, K int) {
+func (*Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int) {
 	d := md.(*data)
-	loss, correct := MSE(f32(dout), f32(out), d.labels[start:start+B], B, K)
+	loss, correct := ref.MSE(f32(dout), f32(out), d.labels[start:start+B], B, K)
 	s := f32(stats)
 	s[0] += float32(loss)
 	s[1] += float32(correct)
 }
 
 // SGDMomentum: v = μ·v + g; p −= lr·v.
-func (*Backend) SGDMomentum(params, velocity, grads model.Tensor, lr, mu float32, N int) {
-	SGDMomentum(f32(params), f32(velocity), f32(grads), lr, mu, N)
+func (*Backend) SGDMomentum(params, velocity, grads ops.Tensor, lr, mu float32, N int) {
+	ref.SGDMomentum(f32(params), f32(velocity), f32(grads), lr, mu, N)
 }
 
 // Sync is a no-op on the CPU.
 func (*Backend) Sync() error { return nil }
-
-// Labels returns the labels in natural order.
-func (d *data) Labels() []uint8 { return d.set.Labels }

@@ -18,7 +18,7 @@ import (
 //     exactly one goroutine, in the same order of k whatever the number of workers, so results are
 //     bit-identical for any GOMAXPROCS.
 //
-// GemmNaive below stays as the oracle the tests compare against.
+// The naive GEMM, ref.Gemm, is the oracle the tests compare against.
 
 const (
 	mr = 6
@@ -29,32 +29,7 @@ const (
 	parallelMin = 1 << 18
 )
 
-// GemmNaive is the oracle: C (M, N) = op(A) · op(B), overwriting C. With tA, A is stored (K, M) with
-// leading dimension lda; otherwise (M, K). With tB, B is stored (N, K); otherwise (K, N).
-func GemmNaive(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	for i := range M {
-		for j := range N {
-			var s float32
-			for k := range K {
-				var x, y float32
-				if tA {
-					x = a[k*lda+i]
-				} else {
-					x = a[i*lda+k]
-				}
-				if tB {
-					y = b[j*ldb+k]
-				} else {
-					y = b[k*ldb+j]
-				}
-				s += x * y
-			}
-			c[i*ldc+j] = s
-		}
-	}
-}
-
-// Gemm computes C (M, N) = op(A) · op(B), overwriting C; arguments as for GemmNaive.
+// Gemm computes C (M, N) = op(A) · op(B), overwriting C; arguments as for ref.Gemm.
 func Gemm(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	if M == 0 || N == 0 {
 		return

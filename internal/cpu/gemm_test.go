@@ -5,36 +5,12 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/dltrain/dltrain/internal/ops/opstest"
+	"github.com/dltrain/dltrain/internal/ref"
 )
 
-func randSlice(rng *rand.Rand, n int) []float32 {
-	s := make([]float32, n)
-	for i := range s {
-		s[i] = float32(rng.NormFloat64())
-	}
-	return s
-}
-
-func poisoned(n int) []float32 {
-	s := make([]float32, n)
-	for i := range s {
-		s[i] = float32(math.NaN())
-	}
-	return s
-}
-
-// closeTo reports the first index where got and want differ by more than atol + rtol·|want|.
-func closeTo(got, want []float32, atol, rtol float64) (int, bool) {
-	for i := range want {
-		g, w := float64(got[i]), float64(want[i])
-		if math.IsNaN(g) || math.Abs(g-w) > atol+rtol*math.Abs(w) {
-			return i, false
-		}
-	}
-	return -1, true
-}
-
-// gemmCase runs Gemm against GemmNaive for one shape; the leading dimensions are padded to catch
+// gemmCase runs Gemm against ref.Gemm for one shape; the leading dimensions are padded to catch
 // stride mistakes, and C is poisoned with NaN so every element must be written.
 func gemmCase(t *testing.T, rng *rand.Rand, tA, tB bool, M, N, K int) {
 	t.Helper()
@@ -47,15 +23,15 @@ func gemmCase(t *testing.T, rng *rand.Rand, tA, tB bool, M, N, K int) {
 	if tB {
 		ldb, brows = K+2, N
 	}
-	a := randSlice(rng, arows*lda)
-	b := randSlice(rng, brows*ldb)
-	want := poisoned(M * ldc)
-	got := poisoned(M * ldc)
-	GemmNaive(tA, tB, M, N, K, a, lda, b, ldb, want, ldc)
+	a := opstest.Randn(rng, arows*lda)
+	b := opstest.Randn(rng, brows*ldb)
+	want := opstest.NaNs(M * ldc)
+	got := opstest.NaNs(M * ldc)
+	ref.Gemm(tA, tB, M, N, K, a, lda, b, ldb, want, ldc)
 	Gemm(tA, tB, M, N, K, a, lda, b, ldb, got, ldc)
 	atol := 1e-5 * math.Sqrt(float64(K))
 	for i := range M {
-		if j, ok := closeTo(got[i*ldc:][:N], want[i*ldc:][:N], atol, 1e-4); !ok {
+		if j, ok := opstest.Close(got[i*ldc:][:N], want[i*ldc:][:N], atol, 1e-4); !ok {
 			t.Fatalf("Gemm(tA=%v, tB=%v, %d×%d×%d)[%d][%d] = %v, want %v", tA, tB, M, N, K, i, j, got[i*ldc+j], want[i*ldc+j])
 		}
 		for j := N; j < ldc; j++ {
@@ -67,7 +43,7 @@ func gemmCase(t *testing.T, rng *rand.Rand, tA, tB bool, M, N, K int) {
 }
 
 func TestGemmAgainstNaive(t *testing.T) {
-	rng := rand.New(rand.NewPCG(rand.Uint64(), 1))
+	rng := opstest.Rand(t)
 	sizes := []int{1, 2, 5, 6, 7, 15, 16, 17, 31, 33}
 	for _, tA := range []bool{false, true} {
 		for _, tB := range []bool{false, true} {
@@ -85,7 +61,7 @@ func TestGemmAgainstNaive(t *testing.T) {
 }
 
 func TestGemmZeroK(t *testing.T) {
-	c := poisoned(6)
+	c := opstest.NaNs(6)
 	Gemm(false, false, 2, 3, 0, nil, 0, nil, 3, c, 3)
 	for i, v := range c {
 		if v != 0 {
@@ -100,16 +76,16 @@ func TestKernelGoMatchesAsm(t *testing.T) {
 	if !HasAVX2 {
 		t.Skip("no AVX2/FMA on this machine: only the Go kernel runs")
 	}
-	rng := rand.New(rand.NewPCG(rand.Uint64(), 2))
+	rng := opstest.Rand(t)
 	for _, kb := range []int{0, 1, 2, 3, 100, kc} {
 		for _, acc := range []bool{false, true} {
-			a, b := randSlice(rng, mr*kb+1), randSlice(rng, nr*kb+1)
+			a, b := opstest.Randn(rng, mr*kb+1), opstest.Randn(rng, nr*kb+1)
 			ldc := nr + 5
-			c0 := randSlice(rng, mr*ldc)
+			c0 := opstest.Randn(rng, mr*ldc)
 			c1 := append([]float32(nil), c0...)
 			kernelGo(kb, a, b, c0, ldc, acc)
 			kernel(kb, a, b, c1, ldc, acc)
-			if i, ok := closeTo(c1, c0, 1e-5*math.Sqrt(float64(kb+1)), 1e-5); !ok {
+			if i, ok := opstest.Close(c1, c0, 1e-5*math.Sqrt(float64(kb+1)), 1e-5); !ok {
 				t.Fatalf("kernel(kb=%d, acc=%v)[%d] = %v, kernelGo %v", kb, acc, i, c1[i], c0[i])
 			}
 		}
@@ -120,12 +96,12 @@ func TestKernelGoMatchesAsm(t *testing.T) {
 func TestGemmDeterministicAcrossProcs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	M, N, K := 100, 784, 300
-	a, b := randSlice(rng, M*K), randSlice(rng, K*N)
+	a, b := opstest.Randn(rng, M*K), opstest.Randn(rng, K*N)
 	var ref []float32
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, p := range []int{1, 2, 3, 8} {
 		runtime.GOMAXPROCS(p)
-		c := poisoned(M * N)
+		c := opstest.NaNs(M * N)
 		Gemm(false, false, M, N, K, a, K, b, N, c, N)
 		if ref == nil {
 			ref = c
@@ -153,8 +129,8 @@ func BenchmarkGemm(b *testing.B) {
 	} {
 		b.Run(s.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
-			a := randSlice(rng, s.M*s.K)
-			bb := randSlice(rng, s.K*s.N)
+			a := opstest.Randn(rng, s.M*s.K)
+			bb := opstest.Randn(rng, s.K*s.N)
 			c := make([]float32, s.M*s.N)
 			b.ResetTimer()
 			for range b.N {
@@ -174,7 +150,7 @@ func TestTranspose8(t *testing.T) {
 	for i := range src {
 		src[i] = float32(i)
 	}
-	dst := poisoned(8 * 9)
+	dst := opstest.NaNs(8 * 9)
 	transpose8(dst, 9, src, 11)
 	for r := range 8 {
 		for c := range 8 {

@@ -1,6 +1,6 @@
 //go:build cuda
 
-// Package cuda is dltrain's GPU backend: model.Backend on an NVIDIA GPU through gorgonia.org/cu (the
+// Package cuda is dltrain's GPU backend: ops.Backend on an NVIDIA GPU through gorgonia.org/cu (the
 // CUDA driver API) and gorgonia.org/cu/blas (cuBLAS), with the hand-written PTX kernels of
 // internal/kernels. It mirrors internal/cpu op for op.
 //
@@ -10,6 +10,10 @@
 //
 // Errors: ops do not return errors (the interface is shared with the CPU). The first failed launch
 // or cuBLAS call is kept and returned by the next Sync, Download or Upload, and later ops are skipped.
+//
+// Files: this one is the backend's life cycle (context, modules, cuBLAS), memory and data; launch.go
+// holds the ops, each with its launcher, in the order of the CPU backend's methods
+// (internal/cpu/backend.go); graph.go is the cgo for what gorgonia.org/cu lacks.
 package cuda
 
 // #include <cuda.h>
@@ -19,18 +23,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"strings"
 	"unsafe"
 
-	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/cu"
 	cublas "gorgonia.org/cu/blas"
 
 	"github.com/dltrain/dltrain/internal/kernels"
 	"github.com/dltrain/dltrain/internal/mnist"
-	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
 // Built reports whether this binary was built with the CUDA backend.
@@ -74,14 +76,15 @@ type Backend struct {
 	capturing bool
 	exec      C.CUgraphExec
 
-	// Launch arguments: argp[i] points at argv[i], set once, so a launch allocates nothing.
+	// Launch arguments: argp[i] points at argv[i], set once, so a launch allocates nothing on the Go
+	// heap (gorgonia/cu's Launch still mallocs and frees two small C buffers per call).
 	argv [8]uint64
 	argp [8]unsafe.Pointer
 
 	devName string // for reports
 }
 
-var _ model.Backend = (*Backend)(nil)
+var _ ops.Backend = (*Backend)(nil)
 
 // ErrNotBuilt is never returned in a CUDA build; it exists so both builds export the same names.
 var ErrNotBuilt = errors.New("cuda: built without CUDA: make build-cuda")
@@ -100,7 +103,7 @@ func Available() error {
 
 // New opens GPU 0, creates a context current on the calling goroutine's OS thread (which it locks),
 // a cuBLAS handle, and loads every PTX module.
-func New() (model.Backend, error) { return Open(0) }
+func New() (ops.Backend, error) { return Open(0) }
 
 // Open is New for a given device ordinal.
 func Open(ordinal int) (*Backend, error) {
@@ -215,7 +218,7 @@ func (b *Backend) fail(err error) {
 	}
 }
 
-func dev(t model.Tensor) Tensor {
+func dev(t ops.Tensor) Tensor {
 	if t == nil {
 		return Tensor{}
 	}
@@ -223,7 +226,7 @@ func dev(t model.Tensor) Tensor {
 }
 
 // Alloc returns n zeroed floats of device memory.
-func (b *Backend) Alloc(n int) (model.Tensor, error) {
+func (b *Backend) Alloc(n int) (ops.Tensor, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("cuda: alloc of %d floats", n)
 	}
@@ -242,7 +245,7 @@ func (b *Backend) Alloc(n int) (model.Tensor, error) {
 }
 
 // View is n floats of t from off.
-func (b *Backend) View(t model.Tensor, off, n int) model.Tensor {
+func (b *Backend) View(t ops.Tensor, off, n int) ops.Tensor {
 	d := dev(t)
 	if off < 0 || n < 0 || off+n > d.n {
 		panic(fmt.Sprintf("cuda: view [%d, %d) of a %d-float tensor", off, off+n, d.n))
@@ -251,7 +254,7 @@ func (b *Backend) View(t model.Tensor, off, n int) model.Tensor {
 }
 
 // Upload copies src to dst.
-func (b *Backend) Upload(dst model.Tensor, src []float32) error {
+func (b *Backend) Upload(dst ops.Tensor, src []float32) error {
 	d := dev(dst)
 	if d.n != len(src) {
 		return fmt.Errorf("cuda: upload of %d floats into %d", len(src), d.n)
@@ -269,7 +272,7 @@ func (b *Backend) Upload(dst model.Tensor, src []float32) error {
 }
 
 // Download copies src to dst, after all queued work.
-func (b *Backend) Download(dst []float32, src model.Tensor) error {
+func (b *Backend) Download(dst []float32, src ops.Tensor) error {
 	s := dev(src)
 	if s.n != len(dst) {
 		return fmt.Errorf("cuda: download of %d floats into %d", s.n, len(dst))
@@ -287,7 +290,7 @@ func (b *Backend) Download(dst []float32, src model.Tensor) error {
 }
 
 // Zero clears t.
-func (b *Backend) Zero(t model.Tensor) {
+func (b *Backend) Zero(t ops.Tensor) {
 	d := dev(t)
 	if d.n > 0 && b.err == nil {
 		b.fail(cu.MemsetD32(d.ptr, 0, int64(d.n)))
@@ -296,7 +299,7 @@ func (b *Backend) Zero(t model.Tensor) {
 
 // Resident copies the set's pixels to the device as uint8 (47 MB for the training set) and sets the
 // natural order.
-func (b *Backend) Resident(s *mnist.Set) (model.Data, error) {
+func (b *Backend) Resident(s *mnist.Set) (ops.Data, error) {
 	d := &data{host: s, scr: make([]uint8, s.N)}
 	var err error
 	if d.pix, err = b.bytes(s.Images); err != nil {
@@ -331,16 +334,11 @@ func (b *Backend) bytes(v []uint8) (cu.DevicePtr, error) {
 	return p, nil
 }
 
-// SetOrder uploads the order and the labels in that order: one copy per epoch, none per step.
-func (b *Backend) SetOrder(md model.Data, order []int32) error {
+// SetOrder uploads the order (checked by the caller, ops.CheckOrder) and the labels in that order: one
+// copy per epoch, none per step.
+func (b *Backend) SetOrder(md ops.Data, order []int32) error {
 	d := md.(*data)
-	if len(order) != d.host.N {
-		return fmt.Errorf("cuda: order has %d entries for %d samples", len(order), d.host.N)
-	}
 	for i, o := range order {
-		if o < 0 || int(o) >= d.host.N {
-			return fmt.Errorf("cuda: order[%d] = %d out of range", i, o)
-		}
 		d.scr[i] = d.host.Labels[o]
 	}
 	if len(order) == 0 {
@@ -353,143 +351,6 @@ func (b *Backend) SetOrder(md model.Data, order []int32) error {
 		return fmt.Errorf("cuda: %v", err)
 	}
 	return nil
-}
-
-// launch runs entry e over n work items with 64-bit arguments, checking the launch.
-func (b *Backend) launch(e kernels.Entry, n int, args ...uint64) {
-	if b.err != nil {
-		return
-	}
-	grid := e.Grid(n)
-	if grid == 0 {
-		return
-	}
-	copy(b.argv[:], args)
-	err := b.fns[e.Name].Launch(grid, 1, 1, e.Block, 1, 1, 0, b.stream, b.argp[:len(args)])
-	if err != nil {
-		b.fail(fmt.Errorf("cuda: %s: launch of %d×%d: %v", e.Name, grid, e.Block, err))
-	}
-}
-
-func ptr(t model.Tensor) uint64 { return uint64(dev(t).ptr) }
-
-// cursorArg is the cursor's address while a step is being recorded, else 0 (no cursor).
-func (b *Backend) cursorArg() uint64 {
-	if b.capturing {
-		return uint64(b.cursor)
-	}
-	return 0
-}
-
-func f32bits(f float32) uint64 { return uint64(math.Float32bits(f)) }
-
-// Gather launches gather_normalize.
-func (b *Backend) Gather(x model.Tensor, md model.Data, start, B int) {
-	d := md.(*data)
-	b.launch(kernels.GatherNormalize, B*mnist.Pixels, ptr(x), uint64(d.pix), uint64(d.order), uint64(start), b.cursorArg(), uint64(B))
-}
-
-// gemm computes the row-major C (M, N) = op(A) · op(B) with cuBLAS, which is column-major.
-//
-// A row-major matrix X (r × c, leading dimension ld) is, read column-major, Xᵀ (c × r) with the same
-// ld. So the row-major C is the column-major Cᵀ (N × M), and
-//
-//	Cᵀ = (op(A)·op(B))ᵀ = op(B)ᵀ · op(A)ᵀ.
-//
-// cuBLAS is therefore called with its "A" = our B and its "B" = our A, m = N, n = M, k = K:
-//   - our B not transposed (stored K × N): read column-major it is op(B)ᵀ already → NoTrans, ld = ldb;
-//     our B transposed (stored N × K): read column-major it is op(B) → Trans, ld = ldb;
-//   - the same for our A with m and n swapped.
-//
-// Leading dimensions pass through unchanged.
-func (b *Backend) gemm(tA, tB bool, M, N, K int, a Tensor, lda int, bm Tensor, ldb int, c Tensor, ldc int) {
-	if b.err != nil || M == 0 || N == 0 {
-		return
-	}
-	opA, opB := blas.NoTrans, blas.NoTrans
-	if tA {
-		opA = blas.Trans
-	}
-	if tB {
-		opB = blas.Trans
-	}
-	b.blas.Sgemm(opB, opA, N, M, K, 1, devSlice(bm), ldb, devSlice(a), lda, 0, devSlice(c), ldc)
-	if err := b.blas.Err(); err != nil {
-		b.fail(fmt.Errorf("cuda: cublasSgemm(%d×%d×%d): %v", M, N, K, err))
-	}
-}
-
-// devSlice dresses a device pointer as a []float32 for gorgonia/cu/blas, which passes &s[0] to
-// cuBLAS as the device address and never reads the memory from Go.
-func devSlice(t Tensor) []float32 {
-	return unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(nil), uintptr(t.ptr))), max(t.n, 1))
-}
-
-// MatmulForward: out = act(inp · weightᵀ + bias): one SGEMM, then bias_act; for a small layer
-// (small(B, C, OC)) one linear_small launch does all three.
-func (b *Backend) MatmulForward(out, inp, weight, bias model.Tensor, act model.Activation, B, C, OC int) {
-	if small(B, C, OC) {
-		b.launch(kernels.LinearSmall, B*OC, ptr(out), ptr(inp), ptr(weight), ptr(bias), uint64(B), uint64(C), uint64(OC), uint64(act))
-		return
-	}
-	b.gemm(false, true, B, OC, C, dev(inp), C, dev(weight), C, dev(out), OC)
-	b.launch(kernels.BiasAct, B*OC, ptr(out), ptr(bias), uint64(B), uint64(OC), uint64(act))
-}
-
-// MatmulBackward: dinp = dout·weight (skipped when nil), dweight = doutᵀ·inp, dbias = column sums of
-// dout. For a small layer (small(B, C, OC): the output layer) input_grad computes dinp and one
-// grad_sums launch gives dweight and dbias together. Otherwise the two GEMMs go to cuBLAS and
-// grad_sums (cols = 0) sums the bias gradient.
-func (b *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight model.Tensor, B, C, OC int) {
-	if small(B, C, OC) {
-		if dinp != nil {
-			b.launch(kernels.InputGrad, B*C, ptr(dinp), ptr(dout), ptr(weight), uint64(B), uint64(C), uint64(OC))
-		}
-		b.launch(kernels.GradSums, OC*(C+1), ptr(dweight), ptr(dbias), ptr(dout), ptr(inp), uint64(B), uint64(C), uint64(OC))
-		return
-	}
-	if dinp != nil {
-		b.gemm(false, false, B, C, OC, dev(dout), OC, dev(weight), C, dev(dinp), C)
-	}
-	b.gemm(true, false, OC, C, B, dev(dout), OC, dev(inp), C, dev(dweight), C)
-	b.launch(kernels.GradSums, OC, 0, ptr(dbias), ptr(dout), 0, uint64(B), 0, uint64(OC))
-}
-
-// small reports whether a layer (batch B, C inputs, OC outputs) goes to the hand-written small-layer
-// kernels (linear_small, input_grad, grad_sums) instead of cuBLAS. cuBLAS is slow on such shapes
-// on an H100: 53 µs for the seed's 10×128×100 weight gradient, 6.9 µs for its 100×10×128 forward,
-// 4.8 µs for the 100×128×10 input gradient, where the kernels take about 2 to 3 µs. The kernels
-// spread one output over 8 warps, so they are meant for a few thousand outputs of short sums.
-func small(B, C, OC int) bool { return OC <= 16 && B*C <= 1<<16 }
-
-// ActivationBackward launches act_backward.
-func (b *Backend) ActivationBackward(dinp, dout, out model.Tensor, act model.Activation, N int) {
-	b.launch(kernels.ActBackward, N, ptr(dinp), ptr(dout), ptr(out), uint64(N), uint64(act))
-}
-
-// CrossEntropy launches softmax_ce, which gives each row a half-warp, one logit per lane, and so
-// takes at most maxClasses classes.
-func (b *Backend) CrossEntropy(dlogits, stats, logits model.Tensor, md model.Data, start, B, K int) {
-	d := md.(*data)
-	if K > maxClasses {
-		b.fail(fmt.Errorf("cuda: softmax_ce handles at most %d classes, not %d", maxClasses, K))
-		return
-	}
-	b.launch(kernels.SoftmaxCE, B, ptr(dlogits), ptr(stats), ptr(logits), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
-}
-
-// maxClasses is the most classes softmax_ce.ptx takes (16 lanes per row).
-const maxClasses = 16
-
-// MSE launches mse.
-func (b *Backend) MSE(dout, stats, out model.Tensor, md model.Data, start, B, K int) {
-	d := md.(*data)
-	b.launch(kernels.MSE, B, ptr(dout), ptr(stats), ptr(out), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
-}
-
-// SGDMomentum launches sgd_momentum over all N parameters.
-func (b *Backend) SGDMomentum(params, velocity, grads model.Tensor, lr, mu float32, N int) {
-	b.launch(kernels.SGDMomentum, N, ptr(params), ptr(velocity), ptr(grads), uint64(N), f32bits(lr), f32bits(mu))
 }
 
 // Sync waits for the GPU and returns the first error of any op since the last check.

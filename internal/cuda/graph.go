@@ -30,10 +30,10 @@ import (
 	"gorgonia.org/cu"
 
 	"github.com/dltrain/dltrain/internal/kernels"
-	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
-var _ model.Graphs = (*Backend)(nil)
+var _ ops.Graphs = (*Backend)(nil)
 
 func cuErr(what string, r C.CUresult) error {
 	if r == C.CUDA_SUCCESS {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/dltrain/dltrain/internal/kernels"
 	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
+	"github.com/dltrain/dltrain/internal/ops/opstest"
 )
 
 // TestGPUProfile breaks the seed step (784-128-10, batch 100) into its ops and times each one as it
@@ -27,21 +29,21 @@ func TestGPUProfile(t *testing.T) {
 	g := open(t)
 	rng := rand.New(rand.NewPCG(5, 5))
 	const B, H = 100, 128
-	set := randomSet(rng, 6000)
+	set := opstest.RandomSet(rng, 6000)
 	d, err := g.Resident(set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := up(t, g, randn(rng, B*784))
-	w1, b1 := up(t, g, randn(rng, H*784)), up(t, g, randn(rng, H))
-	h := up(t, g, randn(rng, B*H))
-	w2, b2 := up(t, g, randn(rng, 10*H)), up(t, g, randn(rng, 10))
-	z, dz := up(t, g, randn(rng, B*10)), up(t, g, randn(rng, B*10))
-	dh := up(t, g, randn(rng, B*H))
-	dw1, db1 := up(t, g, randn(rng, H*784)), up(t, g, randn(rng, H))
-	dw2, db2 := up(t, g, randn(rng, 10*H)), up(t, g, randn(rng, 10))
+	x := up(t, g, opstest.Randn(rng, B*784))
+	w1, b1 := up(t, g, opstest.Randn(rng, H*784)), up(t, g, opstest.Randn(rng, H))
+	h := up(t, g, opstest.Randn(rng, B*H))
+	w2, b2 := up(t, g, opstest.Randn(rng, 10*H)), up(t, g, opstest.Randn(rng, 10))
+	z, dz := up(t, g, opstest.Randn(rng, B*10)), up(t, g, opstest.Randn(rng, B*10))
+	dh := up(t, g, opstest.Randn(rng, B*H))
+	dw1, db1 := up(t, g, opstest.Randn(rng, H*784)), up(t, g, opstest.Randn(rng, H))
+	dw2, db2 := up(t, g, opstest.Randn(rng, 10*H)), up(t, g, opstest.Randn(rng, 10))
 	np := H*784 + H + 10*H + 10
-	p, v, gr := up(t, g, randn(rng, np)), up(t, g, randn(rng, np)), up(t, g, randn(rng, np))
+	p, v, gr := up(t, g, opstest.Randn(rng, np)), up(t, g, opstest.Randn(rng, np)), up(t, g, opstest.Randn(rng, np))
 	stats := up(t, g, []float32{0, 0})
 
 	// inGraph returns µs per call of op, replayed inside a graph.
@@ -96,17 +98,17 @@ func TestGPUProfile(t *testing.T) {
 		}
 		return 1e6 * time.Since(t0).Seconds() / reps, nil
 	}
-	ops := []struct {
+	steps := []struct {
 		name string
 		op   func()
 	}{
 		{"gather_normalize 100×784", func() { g.Gather(x, d, 0, B) }},
 		{"sgemm fwd 100×128×784 (NT)", func() { g.gemm(false, true, B, H, 784, dev(x), 784, dev(w1), 784, dev(h), H) }},
-		{"bias_act relu 100×128", func() { g.launch(kernels.BiasAct, B*H, ptr(h), ptr(b1), B, H, uint64(model.ReLU)) }},
+		{"bias_act relu 100×128", func() { g.launch(kernels.BiasAct, B*H, ptr(h), ptr(b1), B, H, uint64(ops.ReLU)) }},
 		{"sgemm fwd 100×10×128 (NT), not in the step since linear_small", func() { g.gemm(false, true, B, 10, H, dev(h), H, dev(w2), H, dev(z), 10) }},
-		{"bias_act identity 100×10, not in the step since linear_small", func() { g.launch(kernels.BiasAct, B*10, ptr(z), ptr(b2), B, 10, uint64(model.Identity)) }},
+		{"bias_act identity 100×10, not in the step since linear_small", func() { g.launch(kernels.BiasAct, B*10, ptr(z), ptr(b2), B, 10, uint64(ops.Identity)) }},
 		{"linear_small 100×10×128 + bias (replaces the two above)", func() {
-			g.launch(kernels.LinearSmall, B*10, ptr(z), ptr(h), ptr(w2), ptr(b2), B, H, 10, uint64(model.Identity))
+			g.launch(kernels.LinearSmall, B*10, ptr(z), ptr(h), ptr(w2), ptr(b2), B, H, 10, uint64(ops.Identity))
 		}},
 		{"softmax_ce 100×10", func() { g.CrossEntropy(dz, stats, z, d, 0, B, 10) }},
 		{"sgemm dW2 10×128×100 (TN), not in the step since grad_sums", func() { g.gemm(true, false, 10, H, B, dev(dz), 10, dev(h), H, dev(dw2), H) }},
@@ -117,13 +119,13 @@ func TestGPUProfile(t *testing.T) {
 		{"input_grad dh 100×128×10 (replaces the one above)", func() {
 			g.launch(kernels.InputGrad, B*H, ptr(dh), ptr(dz), ptr(w2), B, H, 10)
 		}},
-		{"act_backward relu 100×128", func() { g.ActivationBackward(dh, dh, h, model.ReLU, B*H) }},
+		{"act_backward relu 100×128", func() { g.ActivationBackward(dh, dh, h, ops.ReLU, B*H) }},
 		{"sgemm dW1 128×784×100 (TN)", func() { g.gemm(true, false, H, 784, B, dev(dh), H, dev(x), 784, dev(dw1), 784) }},
 		{"grad_sums db1 (bias only) 100×128", func() { g.launch(kernels.GradSums, H, 0, ptr(db1), ptr(dh), 0, B, 0, H) }},
 		{"sgd_momentum 101770", func() { g.SGDMomentum(p, v, gr, 0.001, 0.9, np) }},
 		// Experiments: the small-layer kernels at the first layer's shapes, where cuBLAS is used.
 		{"linear_small 100×128×784 + relu, not in the step (experiment)", func() {
-			g.launch(kernels.LinearSmall, B*H, ptr(h), ptr(x), ptr(w1), ptr(b1), B, 784, H, uint64(model.ReLU))
+			g.launch(kernels.LinearSmall, B*H, ptr(h), ptr(x), ptr(w1), ptr(b1), B, 784, H, uint64(ops.ReLU))
 		}},
 		{"grad_sums dW1+db1 128×784 over 100, not in the step (experiment)", func() {
 			g.launch(kernels.GradSums, H*(784+1), ptr(dw1), ptr(db1), ptr(dh), ptr(x), B, 784, H)
@@ -132,7 +134,7 @@ func TestGPUProfile(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| op (seed step, batch 100) | µs in a graph | µs launched plainly |\n|---|---|---|\n")
 	var sumG, sumP float64
-	for _, o := range ops {
+	for _, o := range steps {
 		tg, err := inGraph(o.op)
 		if err != nil {
 			t.Fatalf("%s: %v", o.name, err)
@@ -148,7 +150,7 @@ func TestGPUProfile(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "| sum of the ops in the step | %.2f | %.2f |\n", sumG, sumP)
 	// The whole step as training runs it (model.Net on this backend).
-	cfg := model.NewConfig([]int{H}, model.ReLU, model.CrossEntropy)
+	cfg := model.NewConfig([]int{H}, ops.ReLU, model.CrossEntropy)
 	m, err := model.New(cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -183,48 +185,47 @@ func TestGPUProfile(t *testing.T) {
 	}
 }
 
-// largeBatchProfile times each op of a 784-4096-4096-10 step at batch 4096, launched plainly (these
+// largeBatchProfile times each op of a step of largeBatchConfig at batch largeBatchB (report_test.go), launched plainly (these
 // kernels are long enough that launch gaps hardly count), to show where the step's time goes next to
 // its GEMMs.
 func largeBatchProfile(t *testing.T, g *Backend, b *strings.Builder) {
-	const B, H, K = 4096, 4096, 10
+	B, H, K := largeBatchB, largeBatchConfig.Sizes[1], largeBatchConfig.Sizes[3]
 	rng := rand.New(rand.NewPCG(6, 6))
-	set := randomSet(rng, B)
-	d, err := g.Resident(set)
+	d, err := g.Resident(opstest.RandomSet(rng, B))
 	if err != nil {
 		t.Fatal(err)
 	}
-	T := func(n int) Tensor { return up(t, g, randn(rng, n)).(Tensor) }
+	T := func(n int) Tensor { return up(t, g, opstest.Randn(rng, n)).(Tensor) }
 	x, w1, h1 := T(B*784), T(H*784), T(B*H)
 	w2, b2, h2 := T(H*H), T(H), T(B*H)
 	w3, b3, z, dz := T(K*H), T(K), T(B*K), T(B*K)
 	dh, np := T(B*H), H*784+H+H*H+H+K*H+K
 	p, v, gr := T(np), T(np), T(np)
 	stats := up(t, g, []float32{0, 0})
-	ops := []struct {
+	steps := []struct {
 		name string
 		op   func()
 	}{
 		{"sgemm fwd 4096×4096×784", func() { g.gemm(false, true, B, H, 784, x, 784, w1, 784, h1, H) }},
 		{"sgemm fwd 4096×4096×4096", func() { g.gemm(false, true, B, H, H, h1, H, w2, H, h2, H) }},
 		{"sgemm fwd 4096×10×4096", func() { g.gemm(false, true, B, K, H, h2, H, w3, H, z, K) }},
-		{"bias_act relu 4096×4096", func() { g.launch(kernels.BiasAct, B*H, ptr(h2), ptr(b2), B, H, uint64(model.ReLU)) }},
+		{"bias_act relu 4096×4096", func() { g.launch(kernels.BiasAct, B*H, ptr(h2), ptr(b2), uint64(B), uint64(H), uint64(ops.ReLU)) }},
 		{"softmax_ce 4096×10", func() { g.CrossEntropy(dz, stats, z, d, 0, B, K) }},
 		{"sgemm dW3 10×4096×4096 (TN)", func() { g.gemm(true, false, K, H, B, dz, K, h2, H, w3, H) }},
 		{"grad_sums dW3+db3 (not in the step: B·C too big)", func() {
-			g.launch(kernels.GradSums, K*(H+1), ptr(w3), ptr(b3), ptr(dz), ptr(h2), B, H, K)
+			g.launch(kernels.GradSums, K*(H+1), ptr(w3), ptr(b3), ptr(dz), ptr(h2), uint64(B), uint64(H), uint64(K))
 		}},
-		{"grad_sums db3 (bias only)", func() { g.launch(kernels.GradSums, K, 0, ptr(b3), ptr(dz), 0, B, 0, K) }},
+		{"grad_sums db3 (bias only)", func() { g.launch(kernels.GradSums, K, 0, ptr(b3), ptr(dz), 0, uint64(B), 0, uint64(K)) }},
 		{"sgemm dh 4096×4096×10 (NN)", func() { g.gemm(false, false, B, H, K, dz, K, w3, H, dh, H) }},
-		{"act_backward relu 4096×4096", func() { g.ActivationBackward(dh, dh, h2, model.ReLU, B*H) }},
+		{"act_backward relu 4096×4096", func() { g.ActivationBackward(dh, dh, h2, ops.ReLU, B*H) }},
 		{"sgemm dW2 4096×4096×4096 (TN)", func() { g.gemm(true, false, H, H, B, dh, H, h1, H, w2, H) }},
-		{"grad_sums db2 (bias only) 4096 cols", func() { g.launch(kernels.GradSums, H, 0, ptr(b2), ptr(dh), 0, B, 0, H) }},
+		{"grad_sums db2 (bias only) 4096 cols", func() { g.launch(kernels.GradSums, H, 0, ptr(b2), ptr(dh), 0, uint64(B), 0, uint64(H)) }},
 		{"sgemm dh 4096×4096×4096 (NN)", func() { g.gemm(false, false, B, H, H, dh, H, w2, H, h1, H) }},
 		{"sgemm dW1 4096×784×4096 (TN)", func() { g.gemm(true, false, H, 784, B, dh, H, x, 784, w1, 784) }},
 		{"sgd_momentum", func() { g.SGDMomentum(p, v, gr, 0.001, 0.9, np) }},
 	}
 	fmt.Fprintf(b, "\n| op (784-4096-4096-10, batch 4096) | µs launched plainly |\n|---|---|\n")
-	for _, o := range ops {
+	for _, o := range steps {
 		o.op()
 		if err := g.Sync(); err != nil {
 			t.Fatalf("%s: %v", o.name, err)

@@ -15,6 +15,8 @@ import (
 	"github.com/dltrain/dltrain/internal/cpu"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
+	"github.com/dltrain/dltrain/internal/ops/opstest"
 )
 
 // TestGPUReport is make gpu-check's benchmark. It runs only when DLTRAIN_GPU_REPORT names the file
@@ -37,8 +39,8 @@ func TestGPUReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	graphErr := error(nil)
-	seed := func(be model.Backend, noGraphs bool) ([]model.EpochResult, error) {
-		m, _ := model.New(model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy), 1)
+	seed := func(be ops.Backend, noGraphs bool) ([]model.EpochResult, error) {
+		m, _ := model.New(model.NewConfig([]int{128}, ops.ReLU, model.CrossEntropy), 1)
 		var res []model.EpochResult
 		tr := &model.Trainer{Backend: be, Model: m, Hyper: model.Hyper{Epochs: 10, BatchSize: 100, LR: 0.01, Momentum: 0.9},
 			ProgressEvery: 600, NoGraphs: noGraphs, OnEpoch: func(r model.EpochResult) error { res = append(res, r); return nil }}
@@ -117,10 +119,15 @@ func accs(r []model.EpochResult) string {
 type lbResult struct{ gflops, samples float64 }
 
 // largeBatch times training steps of 784-4096-4096-10 at batch 4096, and a plain 4096³ SGEMM.
+// largeBatchConfig at batch largeBatchB is the large-batch benchmark: the report times it as whole
+// steps, the profile (profile_test.go) op by op.
+var largeBatchConfig = model.NewConfig([]int{4096, 4096}, ops.ReLU, model.CrossEntropy)
+
+const largeBatchB = 4096
+
 func largeBatch(t *testing.T, g *Backend, train *mnist.Set) (lbResult, float64) {
-	cfg := model.NewConfig([]int{4096, 4096}, model.ReLU, model.CrossEntropy)
+	cfg, B := largeBatchConfig, largeBatchB
 	m, _ := model.New(cfg, 1)
-	const B = 4096
 	net, err := model.NewNet(g, cfg, B)
 	if err != nil {
 		t.Fatal(err)
@@ -164,12 +171,12 @@ func largeBatch(t *testing.T, g *Backend, train *mnist.Set) (lbResult, float64) 
 			flops += 2 * mac
 		}
 	}
-	lb := lbResult{flops / per / 1e9, B / per}
+	lb := lbResult{flops / per / 1e9, float64(B) / per}
 
 	// Random operands: an SGEMM on zeros draws less power and can run faster than on real data.
 	const n = 4096
 	rng := rand.New(rand.NewPCG(9, 9))
-	a, bm, c := up(t, g, randn(rng, n*n)), up(t, g, randn(rng, n*n)), up(t, g, randn(rng, n*n))
+	a, bm, c := up(t, g, opstest.Randn(rng, n*n)), up(t, g, opstest.Randn(rng, n*n)), up(t, g, opstest.Randn(rng, n*n))
 	g.gemm(false, false, n, n, n, a.(Tensor), n, bm.(Tensor), n, c.(Tensor), n)
 	g.Sync()
 	t0 = time.Now()

@@ -10,13 +10,15 @@ import (
 	"github.com/nlpodyssey/safetensors"
 	"gorgonia.org/tensor"
 
+	"github.com/dltrain/dltrain/internal/checkpoint"
 	"github.com/dltrain/dltrain/internal/cpu"
 	"github.com/dltrain/dltrain/internal/export"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
-func trained(t *testing.T, cfg model.Config) (model.Checkpoint, *mnist.Set) {
+func trained(t *testing.T, cfg model.Config) (checkpoint.Checkpoint, *mnist.Set) {
 	t.Helper()
 	train, test, err := mnist.Load(mnist.SubsetFiles("../../testdata/mnist-subset"))
 	if err != nil {
@@ -33,7 +35,7 @@ func trained(t *testing.T, cfg model.Config) (model.Checkpoint, *mnist.Set) {
 	if err := tr.Run(context.Background(), train, test); err != nil {
 		t.Fatal(err)
 	}
-	return model.Checkpoint{Model: m, Meta: model.Meta{Hyper: h, TestAccuracy: acc}}, test
+	return checkpoint.Checkpoint{Model: m, Meta: checkpoint.Meta{Hyper: h, TestAccuracy: acc}}, test
 }
 
 // dltrainLogits runs dltrain's own forward pass over the first n test images.
@@ -54,7 +56,7 @@ func dltrainLogits(t *testing.T, m *model.Model, s *mnist.Set, n int) []float32 
 	}
 	be.SetOrder(d, order)
 	net.Forward(d, 0, n)
-	out := make([]float32, n*model.Classes)
+	out := make([]float32, n*ops.Classes)
 	if err := net.Logits(out, n); err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +67,9 @@ func dltrainLogits(t *testing.T, m *model.Model, s *mnist.Set, n int) []float32 
 // images fed as raw 0..1 pixels, and compares its logits with dltrain's forward pass.
 func TestONNXMatchesForward(t *testing.T) {
 	for _, cfg := range []model.Config{
-		model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy),
-		model.NewConfig([]int{64, 48, 32}, model.Tanh, model.CrossEntropy),
-		model.NewConfig([]int{32}, model.Sigmoid, model.MSE),
+		model.NewConfig([]int{128}, ops.ReLU, model.CrossEntropy),
+		model.NewConfig([]int{64, 48, 32}, ops.Tanh, model.CrossEntropy),
+		model.NewConfig([]int{32}, ops.Sigmoid, model.MSE),
 	} {
 		ck, test := trained(t, cfg)
 		b, err := export.ONNX(ck)
@@ -115,7 +117,7 @@ func TestONNXMatchesForward(t *testing.T) {
 }
 
 func TestONNXStructure(t *testing.T) {
-	ck, _ := trained(t, model.NewConfig([]int{16, 8}, model.Tanh, model.CrossEntropy))
+	ck, _ := trained(t, model.NewConfig([]int{16, 8}, ops.Tanh, model.CrossEntropy))
 	b, err := export.ONNX(ck)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +168,7 @@ func joinOps(s []string) string {
 // TestSafetensorsExport reads the export back with the safetensors library and checks names, shapes
 // and bytes against the checkpoint.
 func TestSafetensorsExport(t *testing.T) {
-	ck, _ := trained(t, model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy))
+	ck, _ := trained(t, model.NewConfig([]int{128}, ops.ReLU, model.CrossEntropy))
 	b, err := export.Safetensors(ck)
 	if err != nil {
 		t.Fatal(err)
@@ -191,9 +193,9 @@ func TestSafetensorsExport(t *testing.T) {
 		}
 	}
 	for l := range 2 {
-		w, _ := st.Tensor(model.TensorName(l, false))
-		bi, _ := st.Tensor(model.TensorName(l, true))
-		if !bytes.Equal(w.Data(), model.F32Bytes(ck.Weight(l))) || !bytes.Equal(bi.Data(), model.F32Bytes(ck.Bias(l))) {
+		w, _ := st.Tensor(checkpoint.TensorName(l, false))
+		bi, _ := st.Tensor(checkpoint.TensorName(l, true))
+		if !bytes.Equal(w.Data(), checkpoint.F32Bytes(ck.Weight(l))) || !bytes.Equal(bi.Data(), checkpoint.F32Bytes(ck.Bias(l))) {
 			t.Fatalf("layer %d bytes differ from the checkpoint", l+1)
 		}
 	}

@@ -8,7 +8,8 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/checkpoint"
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
 // ONNX versions written: opset 13 with IR version 7, which onnxruntime has loaded since 1.6 and
@@ -27,7 +28,7 @@ const (
 //	  → Softmax(axis 1)                                          probabilities (N, 10)
 //
 // N is a dynamic dimension. Nodes are in topological order; initializers are named after the layers.
-func ONNX(c model.Checkpoint) ([]byte, error) {
+func ONNX(c checkpoint.Checkpoint) ([]byte, error) {
 	m := c.Model
 	cfg := m.Config
 	if err := cfg.Validate(); err != nil {
@@ -35,16 +36,16 @@ func ONNX(c model.Checkpoint) ([]byte, error) {
 	}
 	var actOp string
 	switch cfg.Activation {
-	case model.ReLU:
+	case ops.ReLU:
 		actOp = "Relu"
-	case model.Sigmoid:
+	case ops.Sigmoid:
 		actOp = "Sigmoid"
-	case model.Tanh:
+	case ops.Tanh:
 		actOp = "Tanh"
 	}
 	g := &onnx.GraphProto{Name: "dltrain_mlp_" + strings.ReplaceAll(cfg.Arch(), "-", "_")}
 	g.Input = []*onnx.ValueInfoProto{valueInfo("input", "N", 1, 28, 28)}
-	g.Output = []*onnx.ValueInfoProto{valueInfo("logits", "N", model.Classes), valueInfo("probabilities", "N", model.Classes)}
+	g.Output = []*onnx.ValueInfoProto{valueInfo("logits", "N", ops.Classes), valueInfo("probabilities", "N", ops.Classes)}
 	g.Initializer = append(g.Initializer, floatTensor("norm.mean", []int64{1}, []float32{0.5}), floatTensor("norm.std", []int64{1}, []float32{0.5}))
 	node := func(op, name string, in []string, out string, attrs ...*onnx.AttributeProto) {
 		g.Node = append(g.Node, &onnx.NodeProto{OpType: op, Name: name, Input: in, Output: []string{out}, Attribute: attrs})
@@ -56,7 +57,7 @@ func ONNX(c model.Checkpoint) ([]byte, error) {
 	L := cfg.Layers()
 	for l := range L {
 		in, out := cfg.Sizes[l], cfg.Sizes[l+1]
-		w, b := model.TensorName(l, false), model.TensorName(l, true)
+		w, b := checkpoint.TensorName(l, false), checkpoint.TensorName(l, true)
 		g.Initializer = append(g.Initializer,
 			floatTensor(w, []int64{int64(out), int64(in)}, m.Weight(l)),
 			floatTensor(b, []int64{int64(out)}, m.Bias(l)))
@@ -95,7 +96,7 @@ func ONNX(c model.Checkpoint) ([]byte, error) {
 		IrVersion:       IRVersion,
 		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: OpsetVersion}},
 		ProducerName:    "dltrain",
-		ProducerVersion: model.Format + "/" + model.FormatVersion,
+		ProducerVersion: checkpoint.Format + "/" + checkpoint.FormatVersion,
 		DocString: fmt.Sprintf("dltrain MLP %s, %s hidden activation, trained with %s loss for %d epochs (SGD lr %s, momentum %s, batch %d, seed %d); test accuracy %s. Input: (N, 1, 28, 28) pixels in 0..1; outputs: logits and softmax probabilities (N, 10).",
 			cfg.Arch(), cfg.Activation, cfg.Loss, m.Epoch, meta["lr"], meta["momentum"], c.Hyper.BatchSize, m.Seed, acc),
 		Graph: g,
@@ -122,7 +123,7 @@ func valueInfo(name, dynamic string, dims ...int64) *onnx.ValueInfoProto {
 }
 
 func floatTensor(name string, dims []int64, v []float32) *onnx.TensorProto {
-	return &onnx.TensorProto{Name: name, Dims: dims, DataType: int32(onnx.TensorProto_FLOAT), RawData: model.F32Bytes(v)}
+	return &onnx.TensorProto{Name: name, Dims: dims, DataType: int32(onnx.TensorProto_FLOAT), RawData: checkpoint.F32Bytes(v)}
 }
 
 func intAttr(name string, v int64) *onnx.AttributeProto {

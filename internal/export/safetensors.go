@@ -8,27 +8,27 @@ import (
 
 	"github.com/nlpodyssey/safetensors"
 
-	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/checkpoint"
 )
 
 // Safetensors encodes the weights alone, named and shaped as PyTorch names the layers of an
 // nn.Module with attributes fc1…fcL: fcN.weight (OC, C) and fcN.bias (OC), float32. The seed's Net
 // loads the result with load_state_dict(safetensors.torch.load_file(path)).
-func Safetensors(c model.Checkpoint) ([]byte, error) {
+func Safetensors(c checkpoint.Checkpoint) ([]byte, error) {
 	m := c.Model
 	views := map[string]safetensors.TensorView{}
 	for l := range m.Config.Layers() {
 		in, out := m.Config.Sizes[l], m.Config.Sizes[l+1]
-		w, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(out), uint64(in)}, model.F32Bytes(m.Weight(l)))
+		w, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(out), uint64(in)}, checkpoint.F32Bytes(m.Weight(l)))
 		if err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}
-		b, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(out)}, model.F32Bytes(m.Bias(l)))
+		b, err := safetensors.NewTensorView(safetensors.F32, []uint64{uint64(out)}, checkpoint.F32Bytes(m.Bias(l)))
 		if err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}
-		views[model.TensorName(l, false)] = w
-		views[model.TensorName(l, true)] = b
+		views[checkpoint.TensorName(l, false)] = w
+		views[checkpoint.TensorName(l, true)] = b
 	}
 	meta := map[string]string{
 		"format":        "pt",

@@ -1,8 +1,8 @@
 // Package kernels holds dltrain's hand-written PTX kernels, embedded in the binary, and a Go
 // description of each entry point: its module, parameters (all 64-bit, as gorgonia/cu passes them)
-// and launch geometry. The CUDA backend (internal/cuda) loads the modules and launches through one Go
-// launcher per entry; the CPU twin of each kernel, which the tests compare against, lives in
-// internal/cpu.
+// and launch geometry, and its CPU twin (a function of internal/ref, the naive reference, which the GPU
+// tests call). The CUDA backend (internal/cuda) loads the modules, and each op's launcher there
+// (launch.go) launches the entries it needs.
 //
 // The PTX is written for ISA 7.0 and target sm_52, so every driver since CUDA 11 JIT-compiles it for
 // whatever card it finds. This package is pure Go: it builds, and its tests run, without CUDA.
@@ -11,6 +11,8 @@ package kernels
 import (
 	"embed"
 	"fmt"
+
+	"github.com/dltrain/dltrain/internal/ref"
 )
 
 //go:embed *.ptx
@@ -34,35 +36,49 @@ type Entry struct {
 	// exactly that size (the reductions declare it with .reqntid).
 	Block int
 	Fixed bool
-	Twin  string // the CPU function with the same contract (internal/cpu)
 	// Per is the number of work items one block covers when that is not Block (grad_sums: 256
 	// threads for 32 outputs); 0 means Block.
 	Per int
+	// MaxGrid caps the grid of a grid-stride kernel; 0 means no cap.
+	MaxGrid int
+	// Twin is the CPU function with the same contract, from internal/ref: the GPU tests call it for
+	// the reference result. Its type is that function's, instantiated for float32.
+	Twin any
 }
 
-// The entries. Their order, names and parameters are checked against the PTX by the tests.
+// The entries. Their order, names and parameters are checked against the PTX by the tests, and each
+// one's launcher in internal/cuda (launch.go) is the only code that launches it.
 var (
-	GatherNormalize = Entry{"gather", "gather_normalize", []string{"x", "pix", "order", "start", "cursor", "rows"}, 256, false, "cpu.Gather", 0}
-	Advance         = Entry{"gather", "advance", []string{"cursor", "by"}, 1, true, "(the host's start += B)", 0}
-	BiasAct         = Entry{"bias_act", "bias_act", []string{"out", "bias", "rows", "cols", "act"}, 256, false, "cpu.BiasActivationForward", 0}
-	ActBackward     = Entry{"act_backward", "act_backward", []string{"dinp", "dout", "out", "n", "act"}, 256, false, "cpu.ActivationBackward", 0}
-	SoftmaxCE       = Entry{"softmax_ce", "softmax_ce", []string{"dlogits", "stats", "logits", "labels", "start", "cursor", "rows", "k"}, 1024, true, "cpu.CrossEntropy", 0}
-	MSE             = Entry{"mse", "mse", []string{"dout", "stats", "out", "labels", "start", "cursor", "rows", "k"}, 256, true, "cpu.MSE", 0}
-	GradSums        = Entry{"grad_sums", "grad_sums", []string{"dweight", "dbias", "dout", "inp", "rows", "cols", "oc"}, 256, false, "cpu.ColumnSums, and cpu.Gemm (dweight = doutᵀ·inp)", 32}
-	LinearSmall     = Entry{"linear_small", "linear_small", []string{"out", "inp", "weight", "bias", "rows", "cols", "oc", "act"}, 256, false, "cpu.Gemm then cpu.BiasActivationForward", 32}
-	InputGrad       = Entry{"input_grad", "input_grad", []string{"dinp", "dout", "weight", "rows", "cols", "oc"}, 256, false, "cpu.Gemm (dinp = dout·weight)", 0}
-	SGDMomentum     = Entry{"sgd", "sgd_momentum", []string{"params", "velocity", "grads", "n", "lr", "mu"}, 256, false, "cpu.SGDMomentum", 0}
+	GatherNormalize = Entry{Module: "gather", Name: "gather_normalize", Params: []string{"x", "pix", "order", "start", "cursor", "rows"},
+		Block: 256, Twin: ref.Gather[float32]}
+	Advance = Entry{Module: "gather", Name: "advance", Params: []string{"cursor", "by"},
+		Block: 1, Fixed: true, Twin: ref.Advance}
+	BiasAct = Entry{Module: "bias_act", Name: "bias_act", Params: []string{"out", "bias", "rows", "cols", "act"},
+		Block: 256, Twin: ref.BiasActivationForward[float32]}
+	ActBackward = Entry{Module: "act_backward", Name: "act_backward", Params: []string{"dinp", "dout", "out", "n", "act"},
+		Block: 256, Twin: ref.ActivationBackward[float32]}
+	SoftmaxCE = Entry{Module: "softmax_ce", Name: "softmax_ce", Params: []string{"dlogits", "stats", "logits", "labels", "start", "cursor", "rows", "k"},
+		Block: 1024, Fixed: true, Twin: ref.CrossEntropy[float32]}
+	MSE = Entry{Module: "mse", Name: "mse", Params: []string{"dout", "stats", "out", "labels", "start", "cursor", "rows", "k"},
+		Block: 256, Fixed: true, Twin: ref.MSE[float32]}
+	// GradSums computes dweight = doutᵀ·inp and dbias = column sums of dout (MatmulBackward without
+	// dinp), or with cols = 0 the bias gradient alone (ref.ColumnSums).
+	GradSums = Entry{Module: "grad_sums", Name: "grad_sums", Params: []string{"dweight", "dbias", "dout", "inp", "rows", "cols", "oc"},
+		Block: 256, Per: 32, Twin: ref.MatmulBackward[float32]}
+	LinearSmall = Entry{Module: "linear_small", Name: "linear_small", Params: []string{"out", "inp", "weight", "bias", "rows", "cols", "oc", "act"},
+		Block: 256, Per: 32, Twin: ref.MatmulForward[float32]}
+	// InputGrad computes dinp = dout·weight, the first product of MatmulBackward (ref.Gemm, NN).
+	InputGrad = Entry{Module: "input_grad", Name: "input_grad", Params: []string{"dinp", "dout", "weight", "rows", "cols", "oc"},
+		Block: 256, Twin: ref.Gemm}
+	SGDMomentum = Entry{Module: "sgd", Name: "sgd_momentum", Params: []string{"params", "velocity", "grads", "n", "lr", "mu"},
+		Block: 256, MaxGrid: 1024, Twin: ref.SGDMomentum[float32]}
 )
 
 // All lists every entry.
 var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, LinearSmall, InputGrad, SGDMomentum}
 
-// maxGrid caps grid-stride kernels (SGDMomentum).
-const maxGrid = 1024
-
 // Grid returns the number of blocks for n work items: ceil(n / Per) (Per defaults to Block), or 1 for
-// single-block kernels; 0 when there is no work. SGDMomentum, a grid-stride loop, is capped at 1024
-// blocks.
+// single-block kernels, at most MaxGrid when that is set; 0 when there is no work.
 func (e Entry) Grid(n int) int {
 	if n <= 0 {
 		return 0
@@ -75,8 +91,8 @@ func (e Entry) Grid(n int) int {
 		per = e.Per
 	}
 	g := (n + per - 1) / per
-	if e.Name == SGDMomentum.Name {
-		g = min(g, maxGrid)
+	if e.MaxGrid > 0 {
+		g = min(g, e.MaxGrid)
 	}
 	return g
 }

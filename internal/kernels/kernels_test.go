@@ -2,7 +2,9 @@ package kernels
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -84,6 +86,20 @@ func TestGrid(t *testing.T) {
 	} {
 		if got := c.e.Grid(c.n); got != c.want {
 			t.Errorf("%s.Grid(%d) = %d, want %d", c.e.Name, c.n, got, c.want)
+		}
+	}
+}
+
+// TestEveryEntryHasATwin: each entry names its CPU twin as a function of internal/ref.
+func TestEveryEntryHasATwin(t *testing.T) {
+	for _, e := range All {
+		v := reflect.ValueOf(e.Twin)
+		if !v.IsValid() || v.Kind() != reflect.Func || v.IsNil() {
+			t.Errorf("%s: Twin = %T, want a function of internal/ref", e.Name, e.Twin)
+			continue
+		}
+		if pkg := runtime.FuncForPC(v.Pointer()).Name(); !strings.HasPrefix(pkg, "github.com/dltrain/dltrain/internal/ref.") {
+			t.Errorf("%s: Twin is %s, want a function of internal/ref", e.Name, pkg)
 		}
 	}
 }

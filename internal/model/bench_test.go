@@ -5,6 +5,7 @@ import (
 
 	"github.com/dltrain/dltrain/internal/cpu"
 	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
 // BenchmarkTrainStep times one SGD step of the seed configuration (784-128-10, batch 100) on the CPU
@@ -12,7 +13,7 @@ import (
 func BenchmarkTrainStep(b *testing.B) {
 	train, _ := subset(b)
 	be := &cpu.Backend{}
-	m, _ := model.New(model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy), 1)
+	m, _ := model.New(model.NewConfig([]int{128}, ops.ReLU, model.CrossEntropy), 1)
 	net, err := model.NewNet(be, m.Config, 100)
 	if err != nil {
 		b.Fatal(err)
@@ -36,7 +37,7 @@ func BenchmarkTrainStep(b *testing.B) {
 func TestTrainStepAllocatesNothing(t *testing.T) {
 	train, _ := subset(t)
 	be := &cpu.Backend{}
-	m, _ := model.New(model.NewConfig([]int{128}, model.ReLU, model.CrossEntropy), 1)
+	m, _ := model.New(model.NewConfig([]int{128}, ops.ReLU, model.CrossEntropy), 1)
 	net, err := model.NewNet(be, m.Config, 100)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 // Package model holds dltrain's MLP: its configuration, parameters and PyTorch-equivalent
-// initialization, the backend interface that CPU and CUDA implement op for op, the training loop,
-// evaluation and the checkpoint format.
+// initialization, the net placed on a backend (internal/ops's contract), the training loop and
+// evaluation. It is not the checkpoint file (internal/checkpoint) and holds no backend: the command
+// line wires one in.
 //
 // Progress leaves this package only through callbacks: it never prints.
 package model
@@ -9,41 +10,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/dltrain/dltrain/internal/ops"
 )
-
-// Activation is the hidden-layer nonlinearity.
-type Activation int
-
-// The activations dltrain supports.
-const (
-	ReLU Activation = iota
-	Sigmoid
-	Tanh
-	// Identity is no activation: the output layer's. It is not offered for hidden layers.
-	Identity
-)
-
-var activationNames = []string{"relu", "sigmoid", "tanh"}
-
-func (a Activation) String() string {
-	if a == Identity {
-		return "identity"
-	}
-	if a < 0 || int(a) >= len(activationNames) {
-		return fmt.Sprintf("activation(%d)", int(a))
-	}
-	return activationNames[a]
-}
-
-// ParseActivation maps "relu", "sigmoid" or "tanh" to an Activation.
-func ParseActivation(s string) (Activation, error) {
-	for i, n := range activationNames {
-		if strings.EqualFold(s, n) {
-			return Activation(i), nil
-		}
-	}
-	return 0, fmt.Errorf("model: unknown activation %q (want relu, sigmoid or tanh)", s)
-}
 
 // Loss is the training objective.
 type Loss int
@@ -75,12 +44,6 @@ func ParseLoss(s string) (Loss, error) {
 	return 0, fmt.Errorf("model: unknown loss %q (want ce or mse)", s)
 }
 
-// Input and Classes are MNIST's fixed input width and class count.
-const (
-	Input   = 784
-	Classes = 10
-)
-
 // MaxWidth bounds every layer width, so that a hostile or mistyped configuration cannot ask for an
 // absurd allocation.
 const MaxWidth = 1 << 16
@@ -88,14 +51,14 @@ const MaxWidth = 1 << 16
 // Config describes an MLP: Sizes are the layer widths from input to output, e.g. [784 128 10].
 type Config struct {
 	Sizes      []int
-	Activation Activation
+	Activation ops.Activation
 	Loss       Loss
 }
 
 // NewConfig builds a Config for MNIST with the given hidden widths.
-func NewConfig(hidden []int, act Activation, loss Loss) Config {
-	sizes := append([]int{Input}, hidden...)
-	return Config{Sizes: append(sizes, Classes), Activation: act, Loss: loss}
+func NewConfig(hidden []int, act ops.Activation, loss Loss) Config {
+	sizes := append([]int{ops.Input}, hidden...)
+	return Config{Sizes: append(sizes, ops.Classes), Activation: act, Loss: loss}
 }
 
 // ParseHidden parses a comma-separated list of hidden widths such as "512,256". An empty string means
@@ -124,15 +87,15 @@ func (c Config) Validate() error {
 	if len(c.Sizes) > 66 {
 		return fmt.Errorf("model: %d layers, at most 64 hidden layers", len(c.Sizes)-2)
 	}
-	if c.Sizes[0] != Input || c.Sizes[len(c.Sizes)-1] != Classes {
-		return fmt.Errorf("model: architecture %s must start at %d and end at %d", c.Arch(), Input, Classes)
+	if c.Sizes[0] != ops.Input || c.Sizes[len(c.Sizes)-1] != ops.Classes {
+		return fmt.Errorf("model: architecture %s must start at %d and end at %d", c.Arch(), ops.Input, ops.Classes)
 	}
 	for _, s := range c.Sizes {
 		if s < 1 || s > MaxWidth {
 			return fmt.Errorf("model: layer width %d out of range 1..%d", s, MaxWidth)
 		}
 	}
-	if c.Activation < ReLU || c.Activation > Tanh {
+	if !c.Activation.Hidden() {
 		return fmt.Errorf("model: bad activation %v", c.Activation)
 	}
 	if c.Loss < CrossEntropy || c.Loss > MSE {

@@ -2,19 +2,20 @@ package model
 
 import (
 	"github.com/dltrain/dltrain/internal/mnist"
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
 // Eval is a model's score on a data set.
 type Eval struct {
 	N         int
-	Loss      float64               // mean loss per sample
-	Accuracy  float64               // 0..1
-	PerClass  [Classes]float64      // accuracy on the samples of each true class, 0..1
-	Confusion [Classes][Classes]int // [true][predicted] counts
+	Loss      float64                       // mean loss per sample
+	Accuracy  float64                       // 0..1
+	PerClass  [ops.Classes]float64          // accuracy on the samples of each true class, 0..1
+	Confusion [ops.Classes][ops.Classes]int // [true][predicted] counts
 }
 
 // Evaluate scores m on s with backend be.
-func Evaluate(be Backend, m *Model, s *mnist.Set) (Eval, error) {
+func Evaluate(be ops.Backend, m *Model, s *mnist.Set) (Eval, error) {
 	net, d, err := inferenceNet(be, m, s)
 	if err != nil {
 		return Eval{}, err
@@ -23,7 +24,7 @@ func Evaluate(be Backend, m *Model, s *mnist.Set) (Eval, error) {
 }
 
 // inferenceNet places m on be with batches of up to evalBatch rows, and s beside it.
-func inferenceNet(be Backend, m *Model, s *mnist.Set) (*Net, Data, error) {
+func inferenceNet(be ops.Backend, m *Model, s *mnist.Set) (*Net, ops.Data, error) {
 	net, err := NewNet(be, m.Config, min(evalBatch, max(s.N, 1)))
 	if err != nil {
 		return nil, nil, err
@@ -40,29 +41,29 @@ func inferenceNet(be Backend, m *Model, s *mnist.Set) (*Net, Data, error) {
 
 // Evaluate runs the net over all of d in its natural order, in batches of up to MaxB. The training loop
 // and the eval command share this code, so they report the same numbers for the same weights.
-func (n *Net) Evaluate(d Data) (Eval, error) {
+func (n *Net) Evaluate(d ops.Data) (Eval, error) {
 	N := d.N()
 	ev := Eval{N: N}
 	order := make([]int32, N)
 	for i := range order {
 		order[i] = int32(i)
 	}
-	if err := n.be.SetOrder(d, order); err != nil {
+	if err := setOrder(n.be, d, order); err != nil {
 		return ev, err
 	}
 	labels := d.Labels()
 	n.ResetStats()
-	logits := make([]float32, n.MaxB*Classes)
+	logits := make([]float32, n.MaxB*ops.Classes)
 	correct := 0
 	for start := 0; start < N; start += n.MaxB {
 		B := min(n.MaxB, N-start)
 		n.Forward(d, start, B)
 		n.Loss(d, start, B)
-		if err := n.Logits(logits[:B*Classes], B); err != nil {
+		if err := n.Logits(logits[:B*ops.Classes], B); err != nil {
 			return ev, err
 		}
 		for b := range B {
-			row := logits[b*Classes:][:Classes]
+			row := logits[b*ops.Classes:][:ops.Classes]
 			pred := 0
 			for j, v := range row {
 				if v > row[pred] {
@@ -84,7 +85,7 @@ func (n *Net) Evaluate(d Data) (Eval, error) {
 		ev.Loss = loss / float64(N)
 		ev.Accuracy = float64(correct) / float64(N)
 	}
-	for c := range Classes {
+	for c := range ops.Classes {
 		tot := 0
 		for _, k := range ev.Confusion[c] {
 			tot += k
@@ -97,16 +98,16 @@ func (n *Net) Evaluate(d Data) (Eval, error) {
 }
 
 // Predict runs m on n images of MNIST pixels (n, 784) and returns the logits (n, 10).
-func Predict(be Backend, m *Model, pix []uint8, n int) ([]float32, error) {
+func Predict(be ops.Backend, m *Model, pix []uint8, n int) ([]float32, error) {
 	net, d, err := inferenceNet(be, m, &mnist.Set{Images: pix, Labels: make([]uint8, n), N: n})
 	if err != nil {
 		return nil, err
 	}
-	logits := make([]float32, n*Classes)
+	logits := make([]float32, n*ops.Classes)
 	for start := 0; start < n; start += net.MaxB {
 		B := min(net.MaxB, n-start)
 		net.Forward(d, start, B)
-		if err := net.Logits(logits[start*Classes:(start+B)*Classes], B); err != nil {
+		if err := net.Logits(logits[start*ops.Classes:(start+B)*ops.Classes], B); err != nil {
 			return nil, err
 		}
 	}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"testing"
 
+	"github.com/dltrain/dltrain/internal/checkpoint"
 	"github.com/dltrain/dltrain/internal/cpu"
 	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
 // replayCPU gives the CPU backend the Graphs contract the way CUDA implements it: Record keeps the
@@ -43,15 +45,15 @@ func (r *replayCPU) off(start int) int {
 	return start
 }
 
-func (r *replayCPU) Gather(x model.Tensor, d model.Data, start, B int) {
+func (r *replayCPU) Gather(x ops.Tensor, d ops.Data, start, B int) {
 	r.Backend.Gather(x, d, r.off(start), B)
 }
 
-func (r *replayCPU) CrossEntropy(dl, st, lg model.Tensor, d model.Data, start, B, K int) {
+func (r *replayCPU) CrossEntropy(dl, st, lg ops.Tensor, d ops.Data, start, B, K int) {
 	r.Backend.CrossEntropy(dl, st, lg, d, r.off(start), B, K)
 }
 
-func (r *replayCPU) MSE(dl, st, lg model.Tensor, d model.Data, start, B, K int) {
+func (r *replayCPU) MSE(dl, st, lg ops.Tensor, d ops.Data, start, B, K int) {
 	r.Backend.MSE(dl, st, lg, d, r.off(start), B, K)
 }
 
@@ -65,8 +67,8 @@ func TestGraphReplayMatchesPlainSteps(t *testing.T) {
 		loss   model.Loss
 		resume int // steps into epoch 2 to stop and resume at; 0 for none
 	}{{100, model.CrossEntropy, 0}, {128, model.MSE, 0}, {100, model.CrossEntropy, 7}} {
-		run := func(be model.Backend) ([]byte, *replayCPU) {
-			m, _ := model.New(model.NewConfig([]int{32}, model.Tanh, c.loss), 4)
+		run := func(be ops.Backend) ([]byte, *replayCPU) {
+			m, _ := model.New(model.NewConfig([]int{32}, ops.Tanh, c.loss), 4)
 			h := model.Hyper{Epochs: 3, BatchSize: c.batch, LR: 0.05, Momentum: 0.9}
 			if c.resume > 0 {
 				// Stop mid-epoch 2 by cancelling from the progress callback, then resume.
@@ -85,7 +87,7 @@ func TestGraphReplayMatchesPlainSteps(t *testing.T) {
 			if err := tr.Run(context.Background(), train, test); err != nil {
 				t.Fatal(err)
 			}
-			b, _ := model.Encode(model.Checkpoint{Model: m})
+			b, _ := checkpoint.Encode(checkpoint.Checkpoint{Model: m})
 			r, _ := be.(*replayCPU)
 			return b, r
 		}

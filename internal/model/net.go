@@ -1,6 +1,10 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/dltrain/dltrain/internal/ops"
+)
 
 // Net is an MLP placed on a Backend: parameters, momentum and gradients as flat tensors, per-layer
 // views into them, and activation buffers sized for batches of up to MaxB rows. Everything is
@@ -11,17 +15,17 @@ import "fmt"
 type Net struct {
 	Config Config
 	MaxB   int
-	be     Backend
+	be     ops.Backend
 
-	params, velocity, grads Tensor    // (P) each, Config.Layout order
-	w, b, dw, db            []Tensor  // per layer: weight (OC, C), bias (OC) and their gradients
-	acts, dacts             []Tensor  // per layer boundary: (MaxB, Sizes[l]); dacts[0] is nil
-	stats                   Tensor    // (2): loss sum, correct count
-	statsHost               []float32 // (2): where Stats reads them to
+	params, velocity, grads ops.Tensor   // (P) each, Config.Layout order
+	w, b, dw, db            []ops.Tensor // per layer: weight (OC, C), bias (OC) and their gradients
+	acts, dacts             []ops.Tensor // per layer boundary: (MaxB, Sizes[l]); dacts[0] is nil
+	stats                   ops.Tensor   // (2): loss sum, correct count
+	statsHost               []float32    // (2): where Stats reads them to
 }
 
 // NewNet allocates the buffers for cfg on be.
-func NewNet(be Backend, cfg Config, maxB int) (*Net, error) {
+func NewNet(be ops.Backend, cfg Config, maxB int) (*Net, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -31,11 +35,11 @@ func NewNet(be Backend, cfg Config, maxB int) (*Net, error) {
 	n := &Net{Config: cfg, MaxB: maxB, be: be, statsHost: make([]float32, 2)}
 	wOff, bOff, P := cfg.Layout()
 	var err error
-	alloc := func(k int) Tensor {
+	alloc := func(k int) ops.Tensor {
 		if err != nil {
 			return nil
 		}
-		var t Tensor
+		var t ops.Tensor
 		t, err = be.Alloc(k)
 		return t
 	}
@@ -82,7 +86,7 @@ func (n *Net) Store(m *Model) error {
 
 // Forward gathers batch rows start..start+B-1 of d and runs every layer; the logits end in
 // acts[last] (B, 10).
-func (n *Net) Forward(d Data, start, B int) {
+func (n *Net) Forward(d ops.Data, start, B int) {
 	be, cfg := n.be, n.Config
 	be.Gather(n.acts[0], d, start, B)
 	L := cfg.Layers()
@@ -90,7 +94,7 @@ func (n *Net) Forward(d Data, start, B int) {
 		C, OC := cfg.Sizes[l], cfg.Sizes[l+1]
 		act := cfg.Activation
 		if l == L-1 {
-			act = Identity
+			act = ops.Identity
 		}
 		be.MatmulForward(n.acts[l+1], n.acts[l], n.w[l], n.b[l], act, B, C, OC)
 	}
@@ -98,13 +102,13 @@ func (n *Net) Forward(d Data, start, B int) {
 
 // Loss runs the loss op on the logits of the last Forward: it writes dlogits and adds the batch's loss
 // sum and correct count to the running stats.
-func (n *Net) Loss(d Data, start, B int) {
+func (n *Net) Loss(d ops.Data, start, B int) {
 	L := n.Config.Layers()
 	switch n.Config.Loss {
 	case CrossEntropy:
-		n.be.CrossEntropy(n.dacts[L], n.stats, n.acts[L], d, start, B, Classes)
+		n.be.CrossEntropy(n.dacts[L], n.stats, n.acts[L], d, start, B, ops.Classes)
 	case MSE:
-		n.be.MSE(n.dacts[L], n.stats, n.acts[L], d, start, B, Classes)
+		n.be.MSE(n.dacts[L], n.stats, n.acts[L], d, start, B, ops.Classes)
 	}
 }
 
@@ -142,5 +146,13 @@ func (n *Net) Stats() (lossSum float64, correct int, err error) {
 // Logits downloads the first B rows of the last layer's output into dst (B, 10).
 func (n *Net) Logits(dst []float32, B int) error {
 	L := n.Config.Layers()
-	return n.be.Download(dst, n.be.View(n.acts[L], 0, B*Classes))
+	return n.be.Download(dst, n.be.View(n.acts[L], 0, B*ops.Classes))
+}
+
+// setOrder checks order once (ops.CheckOrder) and hands it to the backend, which trusts it.
+func setOrder(be ops.Backend, d ops.Data, order []int32) error {
+	if err := ops.CheckOrder(order, d.N()); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	return be.SetOrder(d, order)
 }

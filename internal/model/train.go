@@ -1,6 +1,8 @@
 package model
 
 import (
+	"github.com/dltrain/dltrain/internal/ops"
+
 	"context"
 	"errors"
 	"fmt"
@@ -66,7 +68,7 @@ func (e *DivergedError) Error() string {
 
 // Trainer trains a Model on a Backend. Progress goes out only through the callbacks.
 type Trainer struct {
-	Backend Backend
+	Backend ops.Backend
 	Model   *Model
 	Hyper   Hyper
 
@@ -143,7 +145,7 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 			return fmt.Errorf("model: the model is %d steps into epoch %d, which has %d steps at batch size %d", first, epoch, steps, h.BatchSize)
 		}
 		order = EpochOrder(m.Seed, epoch, train.N, order)
-		if err := be.SetOrder(dtrain, order); err != nil {
+		if err := setOrder(be, dtrain, order); err != nil {
 			return err
 		}
 		net.ResetStats()
@@ -220,16 +222,16 @@ func (t *Trainer) stop(net *Net, err error) error {
 type replayer struct {
 	t        *Trainer
 	net      *Net
-	d        Data
-	g        Graphs
+	d        ops.Data
+	g        ops.Graphs
 	warm     bool
 	recorded bool
 	cursor   int // the backend's cursor, as far as the host knows; −1 unknown
 }
 
-func newReplayer(t *Trainer, net *Net, d Data) *replayer {
+func newReplayer(t *Trainer, net *Net, d ops.Data) *replayer {
 	r := &replayer{t: t, net: net, d: d, cursor: -1}
-	if g, ok := t.Backend.(Graphs); ok && !t.NoGraphs {
+	if g, ok := t.Backend.(ops.Graphs); ok && !t.NoGraphs {
 		r.g = g
 	}
 	return r

@@ -1,11 +1,14 @@
-package cpu
+package ref_test
 
 import (
 	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops/opstest"
+	"github.com/dltrain/dltrain/internal/ref"
+
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
 // Finite-difference gradient checks, in float64, for every layer, activation and loss. Each op's
@@ -50,23 +53,23 @@ func checkGrad(t *testing.T, what string, x, analytic []float64, L func() float6
 }
 
 func TestMatmulGradients(t *testing.T) {
-	rng := rand.New(rand.NewPCG(rand.Uint64(), 10))
+	rng := opstest.Rand(t)
 	B, C, OC := 3, 5, 4
 	inp, w, bias := randF64(rng, B*C), randF64(rng, OC*C), randF64(rng, OC)
 	R := randF64(rng, B*OC)
 	out := make([]float64, B*OC)
-	L := func() float64 { MatmulForward(out, inp, w, bias, B, C, OC); return dot(out, R) }
+	L := func() float64 { ref.MatmulForward(out, inp, w, bias, ops.Identity, B, C, OC); return dot(out, R) }
 	dinp, dw, db := make([]float64, B*C), make([]float64, OC*C), make([]float64, OC)
-	MatmulBackward(dinp, dw, db, R, inp, w, B, C, OC)
+	ref.MatmulBackward(dinp, dw, db, R, inp, w, B, C, OC)
 	checkGrad(t, "dinp", inp, dinp, L)
 	checkGrad(t, "dweight", w, dw, L)
 	checkGrad(t, "dbias", bias, db, L)
 }
 
 func TestActivationGradients(t *testing.T) {
-	rng := rand.New(rand.NewPCG(rand.Uint64(), 11))
+	rng := opstest.Rand(t)
 	N := 20
-	for _, act := range []model.Activation{model.ReLU, model.Sigmoid, model.Tanh} {
+	for _, act := range []ops.Activation{ops.ReLU, ops.Sigmoid, ops.Tanh} {
 		x := randF64(rng, N)
 		for i := range x {
 			if math.Abs(x[i]) < 1e-3 { // keep ReLU away from its kink
@@ -75,18 +78,18 @@ func TestActivationGradients(t *testing.T) {
 		}
 		R := randF64(rng, N)
 		out := make([]float64, N)
-		L := func() float64 { ActivationForward(out, x, act, N); return dot(out, R) }
+		L := func() float64 { ref.ActivationForward(out, x, act, N); return dot(out, R) }
 		L()
 		dx := make([]float64, N)
-		ActivationBackward(dx, R, out, act, N)
+		ref.ActivationBackward(dx, R, out, act, N)
 		checkGrad(t, "d"+act.String(), x, dx, L)
 
 		// In place (out aliases inp, dinp aliases dout) gives the same result.
 		L() // out was left at a perturbed point by checkGrad
 		y := append([]float64(nil), x...)
-		ActivationForward(y, y, act, N)
+		ref.ActivationForward(y, y, act, N)
 		d := append([]float64(nil), R...)
-		ActivationBackward(d, d, y, act, N)
+		ref.ActivationBackward(d, d, y, act, N)
 		for i := range d {
 			if d[i] != dx[i] || y[i] != out[i] {
 				t.Fatalf("%v in place differs at %d", act, i)
@@ -96,7 +99,7 @@ func TestActivationGradients(t *testing.T) {
 }
 
 func TestLossGradients(t *testing.T) {
-	rng := rand.New(rand.NewPCG(rand.Uint64(), 12))
+	rng := opstest.Rand(t)
 	B, K := 4, 10
 	labels := []uint8{3, 0, 9, 3}
 	for _, tc := range []struct {
@@ -104,8 +107,8 @@ func TestLossGradients(t *testing.T) {
 		f    func(d, z []float64, l []uint8, B, K int) (float64, int)
 		mean func(sum float64) float64 // the batch loss whose gradient d is
 	}{
-		{"cross-entropy", CrossEntropy[float64], func(s float64) float64 { return s / float64(B) }},
-		{"mse", MSE[float64], func(s float64) float64 { return s / float64(B) }},
+		{"cross-entropy", ref.CrossEntropy[float64], func(s float64) float64 { return s / float64(B) }},
+		{"mse", ref.MSE[float64], func(s float64) float64 { return s / float64(B) }},
 	} {
 		z := randF64(rng, B*K)
 		d := make([]float64, B*K)
@@ -121,79 +124,49 @@ func TestCrossEntropyValues(t *testing.T) {
 	z := make([]float64, B*K)
 	z[1*K+7] = 100 // row 1 is confident in 7
 	d := make([]float64, B*K)
-	loss, correct := CrossEntropy(d, z, []uint8{4, 7}, B, K)
+	loss, correct := ref.CrossEntropy(d, z, []uint8{4, 7}, B, K)
 	if math.Abs(loss-math.Log(10)) > 1e-9 {
-		t.Errorf("CrossEntropy loss = %v, want log 10 = %v (row 1 adds ~0)", loss, math.Log(10))
+		t.Errorf("ref.CrossEntropy loss = %v, want log 10 = %v (row 1 adds ~0)", loss, math.Log(10))
 	}
 	if correct != 1 { // row 0 predicts class 0 (first max), row 1 predicts 7
-		t.Errorf("CrossEntropy correct = %d, want 1", correct)
+		t.Errorf("ref.CrossEntropy correct = %d, want 1", correct)
 	}
 	if got, want := d[4], (0.1-1)/2; math.Abs(got-want) > 1e-12 {
 		t.Errorf("dlogits[0][4] = %v, want %v", got, want)
 	}
 	// Huge logits do not overflow.
 	z[0] = 1e30
-	if l, _ := CrossEntropy(d, z, []uint8{0, 7}, B, K); math.IsNaN(l) || math.IsInf(l, 0) {
-		t.Errorf("CrossEntropy with logit 1e30 = %v", l)
+	if l, _ := ref.CrossEntropy(d, z, []uint8{0, 7}, B, K); math.IsNaN(l) || math.IsInf(l, 0) {
+		t.Errorf("ref.CrossEntropy with logit 1e30 = %v", l)
 	}
 }
 
 func TestSGDMomentumMatchesPyTorch(t *testing.T) {
 	// Two steps by hand: v1 = g1, p1 = p0 − lr·g1; v2 = μ·g1 + g2, p2 = p1 − lr·v2.
 	p, v := []float64{1}, []float64{0}
-	SGDMomentum(p, v, []float64{0.5}, 0.1, 0.9, 1)
-	SGDMomentum(p, v, []float64{-0.25}, 0.1, 0.9, 1)
+	ref.SGDMomentum(p, v, []float64{0.5}, 0.1, 0.9, 1)
+	ref.SGDMomentum(p, v, []float64{-0.25}, 0.1, 0.9, 1)
 	wantV := 0.9*0.5 - 0.25
 	wantP := 1 - 0.1*0.5 - 0.1*wantV
 	if math.Abs(v[0]-wantV) > 1e-15 || math.Abs(p[0]-wantP) > 1e-15 {
-		t.Fatalf("SGDMomentum: p = %v, v = %v; want %v, %v", p[0], v[0], wantP, wantV)
+		t.Fatalf("ref.SGDMomentum: p = %v, v = %v; want %v, %v", p[0], v[0], wantP, wantV)
 	}
 }
 
 func TestGatherNormalizes(t *testing.T) {
-	pix := make([]uint8, 2*model.Input)
+	pix := make([]uint8, 2*ops.Input)
 	for i := range pix {
 		pix[i] = uint8(i)
 	}
-	x := make([]float32, model.Input)
-	Gather(x, pix, []int32{1, 0}, 0, 1) // row 0 of the batch is image 1
+	x := make([]float32, ops.Input)
+	ref.Gather(x, pix, []int32{1, 0}, 0, 1) // row 0 of the batch is image 1
 	for i, v := range x {
-		p := float32(pix[model.Input+i])
+		p := float32(pix[ops.Input+i])
 		if want := (p/255 - 0.5) / 0.5; v != want {
 			t.Fatalf("Gather x[%d] = %v, want %v", i, v, want)
 		}
 	}
-	if NormTable[0] != -1 || NormTable[255] != 1 {
-		t.Fatalf("NormTable ends = %v, %v; want -1, 1", NormTable[0], NormTable[255])
-	}
-}
-
-// TestBackendMatmulAgainstNaive: the fast backend's matmuls against the naive one, with outputs
-// poisoned with NaN, around block edges and at the training shapes.
-func TestBackendMatmulAgainstNaive(t *testing.T) {
-	rng := rand.New(rand.NewPCG(rand.Uint64(), 13))
-	fast, naive := &Backend{}, &Backend{Naive: true}
-	for _, s := range [][3]int{{1, 1, 1}, {1, 784, 10}, {5, 7, 17}, {6, 16, 16}, {7, 255, 33}, {100, 784, 128}, {100, 128, 10}, {37, 257, 129}} {
-		B, C, OC := s[0], s[1], s[2]
-		inp, w, bias, dout := randSlice(rng, B*C), randSlice(rng, OC*C), randSlice(rng, OC), randSlice(rng, B*OC)
-		tol := 1e-5 * math.Sqrt(float64(max(C, B, OC)))
-		for _, act := range []model.Activation{model.Identity, model.ReLU, model.Sigmoid, model.Tanh} {
-			o1, o2 := Tensor(poisoned(B*OC)), Tensor(poisoned(B*OC))
-			fast.MatmulForward(o1, Tensor(inp), Tensor(w), Tensor(bias), act, B, C, OC)
-			naive.MatmulForward(o2, Tensor(inp), Tensor(w), Tensor(bias), act, B, C, OC)
-			if i, ok := closeTo(o1, o2, tol, 1e-4); !ok {
-				t.Fatalf("MatmulForward %v %v [%d] = %v, naive %v", s, act, i, o1[i], o2[i])
-			}
-		}
-		var g [2][3]Tensor
-		for k, be := range []*Backend{fast, naive} {
-			g[k] = [3]Tensor{poisoned(B * C), poisoned(OC * C), poisoned(OC)}
-			be.MatmulBackward(g[k][0], g[k][1], g[k][2], Tensor(dout), Tensor(inp), Tensor(w), B, C, OC)
-		}
-		for j, name := range []string{"dinp", "dweight", "dbias"} {
-			if i, ok := closeTo(g[0][j], g[1][j], tol, 1e-4); !ok {
-				t.Fatalf("MatmulBackward %v %s[%d] = %v, naive %v", s, name, i, g[0][j][i], g[1][j][i])
-			}
-		}
+	if ref.NormTable[0] != -1 || ref.NormTable[255] != 1 {
+		t.Fatalf("ref.NormTable ends = %v, %v; want -1, 1", ref.NormTable[0], ref.NormTable[255])
 	}
 }

@@ -1,4 +1,11 @@
-package model
+// Package checkpoint is dltrain's model file: a safetensors file holding an MLP's parameters and
+// optimizer state, with its configuration and training position in the metadata and a SHA-256 of
+// the tensor data, optionally sealed in an AES-256-GCM envelope (envelope.go), with the key files
+// that go with it. Files are written atomically through internal/safefile.
+//
+// It reads and writes internal/model's types; it does not train, evaluate or export (internal/export
+// turns a checkpoint into ONNX or PyTorch-named safetensors).
+package checkpoint
 
 import (
 	"bytes"
@@ -16,6 +23,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/nlpodyssey/safetensors"
+
+	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
+	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // The checkpoint is a safetensors file (https://github.com/huggingface/safetensors): an 8-byte
@@ -35,13 +46,13 @@ const (
 
 // Meta is what a checkpoint records besides the tensors.
 type Meta struct {
-	Hyper        Hyper
+	Hyper        model.Hyper
 	TestAccuracy float64 // after the last completed epoch; −1 if unknown
 }
 
-// Checkpoint is a Model with the training settings it was saved with.
+// Checkpoint is a model.Model with the training settings it was saved with.
 type Checkpoint struct {
-	*Model
+	*model.Model
 	Meta
 }
 
@@ -115,9 +126,8 @@ func Encode(c Checkpoint) ([]byte, error) {
 	return out, nil
 }
 
-// Save writes a checkpoint to path atomically: a temporary file in the same directory, fsync, rename
-// over path, then fsync of the directory. A crash at any point leaves either the old file or the new
-// one, never a mixture.
+// Save writes a checkpoint to path atomically (safefile.WriteAtomic): a crash at any point leaves
+// either the old file or the new one, never a mixture.
 //
 // With a key, the safetensors bytes are sealed in the AES-256-GCM envelope (envelope.go).
 func Save(path string, c Checkpoint, key []byte) error {
@@ -126,71 +136,14 @@ func Save(path string, c Checkpoint, key []byte) error {
 		return err
 	}
 	if key != nil {
-		if b, err = Seal(key, b); err != nil {
+		if b, err = Encrypt(key, b); err != nil {
 			return fmt.Errorf("checkpoint: %s: %w", filepath.Base(path), err)
 		}
 	}
-	return WriteFileAtomic(path, b)
-}
-
-// beforeRename, when set by a test, runs between the temp file's fsync and the rename: the crash test
-// kills the process there.
-var beforeRename func()
-
-// TempPrefix starts the names of the temporary files WriteFileAtomic creates.
-const TempPrefix = ".dltrain-tmp-"
-
-// WriteFileAtomic writes b to path with the temp-file, fsync, rename, fsync-dir sequence.
-func WriteFileAtomic(path string, b []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, TempPrefix+base+"-*")
-	if err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: %s: fsync: %w", base, unwrapPath(err))
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
-	}
-	if beforeRename != nil {
-		beforeRename()
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", base, unwrapPath(err))
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		derr = d.Sync()
-		d.Close()
-		if derr != nil {
-			return fmt.Errorf("checkpoint: %s: fsync of directory: %w", base, derr)
-		}
+	if err := safefile.WriteAtomic(path, b); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // MaxFile bounds the size of a checkpoint Load will read (the largest legal model, 64 layers of
@@ -203,12 +156,12 @@ func Load(path string, key []byte) (Checkpoint, error) {
 	name := filepath.Base(path)
 	f, err := os.Open(path)
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, unwrapPath(err))
+		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, safefile.Cause(err))
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, unwrapPath(err))
+		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, safefile.Cause(err))
 	}
 	if !st.Mode().IsRegular() {
 		return Checkpoint{}, fmt.Errorf("checkpoint: %s: not a regular file", name)
@@ -224,7 +177,7 @@ func Load(path string, key []byte) (Checkpoint, error) {
 	case enc && key == nil:
 		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, ErrEncrypted)
 	case enc:
-		if b, err = Open(key, b); err != nil {
+		if b, err = Decrypt(key, b); err != nil {
 			return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, err)
 		}
 	case key != nil:
@@ -313,19 +266,19 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 	if md["format_version"] != FormatVersion {
 		return Checkpoint{}, fmt.Errorf("checkpoint format version %q, this build reads %q", md["format_version"], FormatVersion)
 	}
-	sizes, err := ParseArch(md["arch"])
+	sizes, err := model.ParseArch(md["arch"])
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
 	}
-	act, err := ParseActivation(md["activation"])
+	act, err := ops.ParseActivation(md["activation"])
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
 	}
-	loss, err := ParseLoss(md["loss"])
+	loss, err := model.ParseLoss(md["loss"])
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
 	}
-	cfg := Config{Sizes: sizes, Activation: act, Loss: loss}
+	cfg := model.Config{Sizes: sizes, Activation: act, Loss: loss}
 	if err := cfg.Validate(); err != nil {
 		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
 	}
@@ -393,7 +346,7 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 			}
 		}
 	}
-	m := &Model{Config: cfg, Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed}
+	m := &model.Model{Config: cfg, Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed}
 	P := cfg.NumParams()
 	m.Params, m.Velocity = make([]float32, P), make([]float32, P)
 	for _, s := range slots {
@@ -411,7 +364,7 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 			v[i] = x
 		}
 	}
-	h := Hyper{Epochs: int(ints[2]), BatchSize: int(ints[3]), LR: float32(floats[0]), Momentum: float32(floats[1])}
+	h := model.Hyper{Epochs: int(ints[2]), BatchSize: int(ints[3]), LR: float32(floats[0]), Momentum: float32(floats[1])}
 	return Checkpoint{Model: m, Meta: Meta{Hyper: h, TestAccuracy: floats[2]}}, nil
 }
 
@@ -426,7 +379,7 @@ type tensorSpec struct {
 
 // tensorSpecs lists every tensor a checkpoint of cfg holds: per layer the weight and bias, each with
 // its momentum buffer.
-func tensorSpecs(cfg Config) []tensorSpec {
+func tensorSpecs(cfg model.Config) []tensorSpec {
 	wOff, bOff, _ := cfg.Layout()
 	var specs []tensorSpec
 	for l := range cfg.Layers() {

@@ -1,6 +1,25 @@
-package model
+// Package ops is the op contract of dltrain: the Backend interface that the CPU backend (internal/cpu)
+// and the CUDA backend (internal/cuda) implement op for op, the Tensor and Data types those ops take,
+// and the few constants every implementation shares. The naive reference of every op, written to be
+// read, is internal/ref; the conformance suite that checks a Backend against it is ops/opstest.
+//
+// This package holds no arithmetic and imports nothing of dltrain's but internal/mnist (for the data
+// set that Resident places on a backend). The model (internal/model) is written against it; backends
+// import it and never the model.
+package ops
 
-import "github.com/dltrain/dltrain/internal/mnist"
+import (
+	"fmt"
+
+	"github.com/dltrain/dltrain/internal/mnist"
+)
+
+// Input and Classes are the input width and class count of every net dltrain trains: 28×28 images in
+// 10 classes.
+const (
+	Input   = mnist.Pixels
+	Classes = 10
+)
 
 // Tensor is a float32 buffer owned by a Backend: host memory on the CPU, device memory on CUDA.
 type Tensor interface {
@@ -16,7 +35,8 @@ type Data interface {
 }
 
 // Backend is the set of ops the MLP is written against. The CPU backend (internal/cpu) and the CUDA
-// backend (internal/cuda) implement it op for op, with the same names and contracts.
+// backend (internal/cuda) implement it op for op, with the same names and contracts; internal/ref
+// holds the naive reference of each op under the same name.
 //
 // Argument order follows llm.c: outputs, then inputs and weights, then dimensions. Letters: B is the
 // batch, C the input features of a layer, OC its output features, K the number of classes.
@@ -40,7 +60,8 @@ type Backend interface {
 	// Resident copies a data set to the backend, kept as uint8.
 	Resident(s *mnist.Set) (Data, error)
 	// SetOrder sets the order batches are drawn in: batch rows start..start+B-1 are order[start..].
-	// len(order) must be d.N() and each entry in 0..N-1.
+	// The caller has checked the order with CheckOrder: len(order) is d.N() and each entry is in
+	// 0..N-1. Backends do not check it again.
 	SetOrder(d Data, order []int32) error
 
 	// Gather fills x (B, 784) with images order[start : start+B], normalized as (p/255 − 0.5)/0.5.
@@ -79,4 +100,18 @@ type Graphs interface {
 	SetCursor(start int) error
 	// Replay runs the recorded step at the cursor and advances the cursor by the batch size.
 	Replay() error
+}
+
+// CheckOrder reports whether order can be given to SetOrder for a data set of n samples: n entries,
+// each in 0..n-1.
+func CheckOrder(order []int32, n int) error {
+	if len(order) != n {
+		return fmt.Errorf("ops: order has %d entries for %d samples", len(order), n)
+	}
+	for i, o := range order {
+		if o < 0 || int(o) >= n {
+			return fmt.Errorf("ops: order[%d] = %d, out of range 0..%d", i, o, n-1)
+		}
+	}
+	return nil
 }

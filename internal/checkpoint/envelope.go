@@ -1,4 +1,4 @@
-package model
+package checkpoint
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // The encrypted envelope wraps a checkpoint's safetensors bytes in AES-256-GCM:
@@ -41,8 +43,8 @@ var ErrEncrypted = errors.New("the file is encrypted and no key was given")
 // IsEncrypted reports whether b starts with the envelope magic.
 func IsEncrypted(b []byte) bool { return bytes.HasPrefix(b, []byte(envMagic)) }
 
-// Seal encrypts plain with a 32-byte key into an envelope, under a fresh random nonce.
-func Seal(key, plain []byte) ([]byte, error) {
+// Encrypt seals plain with a 32-byte key into an envelope, under a fresh random nonce.
+func Encrypt(key, plain []byte) ([]byte, error) {
 	gcm, err := newGCM(key)
 	if err != nil {
 		return nil, err
@@ -56,8 +58,8 @@ func Seal(key, plain []byte) ([]byte, error) {
 	return gcm.Seal(out, out[10:envHeaderLen], plain, out[:envHeaderLen]), nil
 }
 
-// Open decrypts and authenticates an envelope.
-func Open(key, env []byte) ([]byte, error) {
+// Decrypt authenticates and decrypts an envelope.
+func Decrypt(key, env []byte) ([]byte, error) {
 	if !IsEncrypted(env) {
 		return nil, errors.New("not an encrypted dltrain file")
 	}
@@ -98,7 +100,7 @@ func ReadKeyFile(path string) ([]byte, error) {
 	name := filepath.Base(path)
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("key: %s: %w", name, unwrapPath(err))
+		return nil, fmt.Errorf("key: %s: %w", name, safefile.Cause(err))
 	}
 	if st.Size() > 1024 {
 		return nil, fmt.Errorf("key: %s: %d bytes, not a key file", name, st.Size())
@@ -108,7 +110,7 @@ func ReadKeyFile(path string) ([]byte, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("key: %s: %w", name, unwrapPath(err))
+		return nil, fmt.Errorf("key: %s: %w", name, safefile.Cause(err))
 	}
 	if len(b) == KeySize {
 		return b, nil

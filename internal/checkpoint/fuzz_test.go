@@ -1,15 +1,18 @@
-package model
+package checkpoint
 
 import (
 	"bytes"
 	"testing"
+
+	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
 )
 
 // FuzzDecode: the checkpoint reader never panics, and whatever it accepts encodes back to a file it
 // accepts with the same tensors. Seeds live in testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
-	m, _ := New(NewConfig(nil, ReLU, CrossEntropy), 1)
-	good, _ := Encode(Checkpoint{Model: m, Meta: Meta{Hyper: Hyper{Epochs: 1, BatchSize: 100, LR: 0.01, Momentum: 0.9}}})
+	m, _ := model.New(model.NewConfig(nil, ops.ReLU, model.CrossEntropy), 1)
+	good, _ := Encode(Checkpoint{Model: m, Meta: Meta{Hyper: model.Hyper{Epochs: 1, BatchSize: 100, LR: 0.01, Momentum: 0.9}}})
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte("\x02\x00\x00\x00\x00\x00\x00\x00{}"))
@@ -32,16 +35,16 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzOpen: the envelope reader never panics on hostile input.
-func FuzzOpen(f *testing.F) {
+// FuzzDecrypt: the envelope reader never panics on hostile input.
+func FuzzDecrypt(f *testing.F) {
 	key := bytes.Repeat([]byte{1}, KeySize)
-	sealed, _ := Seal(key, []byte("payload"))
+	sealed, _ := Encrypt(key, []byte("payload"))
 	f.Add(sealed)
 	f.Add([]byte("DLTRAINE"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// Every envelope sealed under this key holds "payload"; opening anything else would be a forgery.
-		if plain, err := Open(key, b); err == nil && !bytes.Equal(plain, []byte("payload")) {
-			t.Fatalf("Open accepted an envelope it never sealed: %q", b)
+		if plain, err := Decrypt(key, b); err == nil && !bytes.Equal(plain, []byte("payload")) {
+			t.Fatalf("Decrypt accepted an envelope it never sealed: %q", b)
 		}
 	})
 }

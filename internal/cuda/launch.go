@@ -1,0 +1,155 @@
+//go:build cuda
+
+package cuda
+
+// This file is the GPU side of every op of the contract (internal/ops), in the order of the CPU
+// backend's methods (internal/cpu/backend.go), so the two read side by side. Each op's launcher owns
+// its launch geometry (kernels.Entry.Grid) and checks the launch; the large GEMMs go to cuBLAS.
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"gonum.org/v1/gonum/blas"
+
+	"github.com/dltrain/dltrain/internal/kernels"
+	"github.com/dltrain/dltrain/internal/mnist"
+	"github.com/dltrain/dltrain/internal/ops"
+)
+
+// launch runs entry e over n work items with 64-bit arguments, checking the launch.
+func (b *Backend) launch(e kernels.Entry, n int, args ...uint64) {
+	if b.err != nil {
+		return
+	}
+	grid := e.Grid(n)
+	if grid == 0 {
+		return
+	}
+	copy(b.argv[:], args)
+	err := b.fns[e.Name].Launch(grid, 1, 1, e.Block, 1, 1, 0, b.stream, b.argp[:len(args)])
+	if err != nil {
+		b.fail(fmt.Errorf("cuda: %s: launch of %d×%d: %v", e.Name, grid, e.Block, err))
+	}
+}
+
+func ptr(t ops.Tensor) uint64 { return uint64(dev(t).ptr) }
+
+// cursorArg is the cursor's address while a step is being recorded, else 0 (no cursor).
+func (b *Backend) cursorArg() uint64 {
+	if b.capturing {
+		return uint64(b.cursor)
+	}
+	return 0
+}
+
+func f32bits(f float32) uint64 { return uint64(math.Float32bits(f)) }
+
+// Gather launches gather_normalize.
+func (b *Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
+	d := md.(*data)
+	b.launch(kernels.GatherNormalize, B*mnist.Pixels, ptr(x), uint64(d.pix), uint64(d.order), uint64(start), b.cursorArg(), uint64(B))
+}
+
+// gemm computes the row-major C (M, N) = op(A) · op(B) with cuBLAS, which is column-major.
+//
+// A row-major matrix X (r × c, leading dimension ld) is, read column-major, Xᵀ (c × r) with the same
+// ld. So the row-major C is the column-major Cᵀ (N × M), and
+//
+//	Cᵀ = (op(A)·op(B))ᵀ = op(B)ᵀ · op(A)ᵀ.
+//
+// cuBLAS is therefore called with its "A" = our B and its "B" = our A, m = N, n = M, k = K:
+//   - our B not transposed (stored K × N): read column-major it is op(B)ᵀ already → NoTrans, ld = ldb;
+//     our B transposed (stored N × K): read column-major it is op(B) → Trans, ld = ldb;
+//   - the same for our A with m and n swapped.
+//
+// Leading dimensions pass through unchanged.
+func (b *Backend) gemm(tA, tB bool, M, N, K int, a Tensor, lda int, bm Tensor, ldb int, c Tensor, ldc int) {
+	if b.err != nil || M == 0 || N == 0 {
+		return
+	}
+	opA, opB := blas.NoTrans, blas.NoTrans
+	if tA {
+		opA = blas.Trans
+	}
+	if tB {
+		opB = blas.Trans
+	}
+	b.blas.Sgemm(opB, opA, N, M, K, 1, devSlice(bm), ldb, devSlice(a), lda, 0, devSlice(c), ldc)
+	if err := b.blas.Err(); err != nil {
+		b.fail(fmt.Errorf("cuda: cublasSgemm(%d×%d×%d): %v", M, N, K, err))
+	}
+}
+
+// devSlice dresses a device pointer as a []float32 for gorgonia/cu/blas, which passes &s[0] to
+// cuBLAS as the device address and never reads the memory from Go.
+func devSlice(t Tensor) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(nil), uintptr(t.ptr))), max(t.n, 1))
+}
+
+// MatmulForward: out = act(inp · weightᵀ + bias): one SGEMM, then bias_act; for a small layer
+// (small(B, C, OC)) one linear_small launch does all three.
+func (b *Backend) MatmulForward(out, inp, weight, bias ops.Tensor, act ops.Activation, B, C, OC int) {
+	if small(B, C, OC) {
+		b.launch(kernels.LinearSmall, B*OC, ptr(out), ptr(inp), ptr(weight), ptr(bias), uint64(B), uint64(C), uint64(OC), uint64(act))
+		return
+	}
+	b.gemm(false, true, B, OC, C, dev(inp), C, dev(weight), C, dev(out), OC)
+	b.launch(kernels.BiasAct, B*OC, ptr(out), ptr(bias), uint64(B), uint64(OC), uint64(act))
+}
+
+// MatmulBackward: dinp = dout·weight (skipped when nil), dweight = doutᵀ·inp, dbias = column sums of
+// dout. For a small layer (small(B, C, OC): the output layer) input_grad computes dinp and one
+// grad_sums launch gives dweight and dbias together. Otherwise the two GEMMs go to cuBLAS and
+// grad_sums (cols = 0) sums the bias gradient.
+func (b *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight ops.Tensor, B, C, OC int) {
+	if small(B, C, OC) {
+		if dinp != nil {
+			b.launch(kernels.InputGrad, B*C, ptr(dinp), ptr(dout), ptr(weight), uint64(B), uint64(C), uint64(OC))
+		}
+		b.launch(kernels.GradSums, OC*(C+1), ptr(dweight), ptr(dbias), ptr(dout), ptr(inp), uint64(B), uint64(C), uint64(OC))
+		return
+	}
+	if dinp != nil {
+		b.gemm(false, false, B, C, OC, dev(dout), OC, dev(weight), C, dev(dinp), C)
+	}
+	b.gemm(true, false, OC, C, B, dev(dout), OC, dev(inp), C, dev(dweight), C)
+	b.launch(kernels.GradSums, OC, 0, ptr(dbias), ptr(dout), 0, uint64(B), 0, uint64(OC))
+}
+
+// small reports whether a layer (batch B, C inputs, OC outputs) goes to the hand-written small-layer
+// kernels (linear_small, input_grad, grad_sums) instead of cuBLAS. cuBLAS is slow on such shapes
+// (measured on an H100 against these kernels; the figures are in bench/NOTES.md, GPU). The kernels
+// spread one output over 8 warps, so they are meant for a few thousand outputs of short sums.
+func small(B, C, OC int) bool { return OC <= 16 && B*C <= 1<<16 }
+
+// ActivationBackward launches act_backward.
+func (b *Backend) ActivationBackward(dinp, dout, out ops.Tensor, act ops.Activation, N int) {
+	b.launch(kernels.ActBackward, N, ptr(dinp), ptr(dout), ptr(out), uint64(N), uint64(act))
+}
+
+// CrossEntropy launches softmax_ce, which gives each row a half-warp, one logit per lane, and so
+// takes at most maxClasses classes.
+func (b *Backend) CrossEntropy(dlogits, stats, logits ops.Tensor, md ops.Data, start, B, K int) {
+	d := md.(*data)
+	if K > maxClasses {
+		b.fail(fmt.Errorf("cuda: softmax_ce handles at most %d classes, not %d", maxClasses, K))
+		return
+	}
+	b.launch(kernels.SoftmaxCE, B, ptr(dlogits), ptr(stats), ptr(logits), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
+}
+
+// maxClasses is the most classes softmax_ce.ptx takes (16 lanes per row).
+const maxClasses = 16
+
+// MSE launches mse.
+func (b *Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int) {
+	d := md.(*data)
+	b.launch(kernels.MSE, B, ptr(dout), ptr(stats), ptr(out), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
+}
+
+// SGDMomentum launches sgd_momentum over all N parameters.
+func (b *Backend) SGDMomentum(params, velocity, grads ops.Tensor, lr, mu float32, N int) {
+	b.launch(kernels.SGDMomentum, N, ptr(params), ptr(velocity), ptr(grads), uint64(N), f32bits(lr), f32bits(mu))
+}

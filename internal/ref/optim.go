@@ -1,0 +1,12 @@
+package ref
+
+// SGDMomentum is PyTorch's SGD with momentum (dampening 0, no Nesterov, no weight decay):
+// v = μ·v + g; p −= lr·v, over N parameters.
+func SGDMomentum[F Float](params, velocity, grads []F, lr, mu F, N int) {
+	params, velocity, grads = params[:N], velocity[:N], grads[:N]
+	for i, g := range grads {
+		v := mu*velocity[i] + g
+		velocity[i] = v
+		params[i] -= lr * v
+	}
+}
