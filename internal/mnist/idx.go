@@ -1,8 +1,17 @@
-// Package mnist reads the MNIST data set from IDX files, raw or gzipped, and validates it strictly.
+// Package mnist reads data sets in MNIST's format (MNIST itself, Fashion-MNIST, or any four IDX files
+// of 28×28 images in ten classes) from IDX files, raw or gzipped, validates them strictly, and checks
+// the named sets' content against their SHA-256 digests.
 //
 // Pixels stay uint8 in memory (47 MB for the training set); normalization happens when a batch is
-// gathered, in the model package. This package never allocates from a header count it has not first
-// checked against the size of the file that claims it.
+// gathered, in the model package. It does not download anything; registry.go says where each set
+// comes from.
+//
+// Bounds, for a data file of s bytes (see decodeIDX): a header count is checked against s before any
+// allocation (raw: exact size; gzip: at most 1032 decompressed bytes per byte of s); a raw body costs
+// exactly its size, once; a gzip body costs at most max(8·s, 64 KiB) until decompressed bytes really
+// arrive, then at most about 3× what it really inflates to at once. Digests are computed in the same
+// pass, over bytes that already passed the size checks. Only regular files are read: a FIFO, a device
+// or a directory is refused by its mode, without blocking.
 package mnist
 
 import (
@@ -110,8 +119,8 @@ type decodeOpts struct {
 //   - only then is the body read. A raw body is allocated once, n bytes of a file that holds exactly
 //     n. A gzip body is allocated for at most max(gzipFirstAlloc·s, 64 KiB) bytes and grows by
 //     doubling only as decompressed bytes really arrive, so a stream that claims more than it holds
-//     costs at most about 3× what it really inflates to (plus that first allocation), never what its
-//     header claims;
+//     holds at most about 3× what it really inflates to at once (plus that first allocation), never
+//     what its header claims;
 //   - after the body, at most 1 MiB more is read to report trailing bytes.
 func decodeIDX(r io.Reader, size int64, want kind, opts decodeOpts) ([]uint8, int, error) {
 	if size <= 0 {
