@@ -12,9 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // realDirs are where the real sets are on a machine that has them: ./data from `make data` for MNIST,
@@ -378,59 +376,22 @@ func TestLyingGzipMemory(t *testing.T) {
 	t.Logf("%d-byte gzip claiming %d MB allocated %.1f MB", len(file), int64(claim)*Pixels>>20, float64(alloc)/(1<<20))
 }
 
-// within runs f and fails the test if it has not returned within d: a guard against blocking, not a
-// speed check.
-func within(t *testing.T, d time.Duration, what string, f func() error) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- f() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		t.Fatalf("%s still blocked after %v", what, d)
-		return nil
-	}
-}
-
-// TestSpecialFiles: a FIFO, a device or a directory given as a data file is refused at once, by name
-// lookup and when given explicitly, and never read.
-func TestSpecialFiles(t *testing.T) {
-	dir := t.TempDir()
-	ds := synthSet(t, dir)
-	fifo := filepath.Join(dir, TrainImagesName)
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
-	subdir := filepath.Join(t.TempDir(), TrainLabelsName)
-	os.Mkdir(subdir, 0o755)
-	// explicit names the synthetic files, with path as the training images.
-	explicit := func(path string) Files {
-		return Files{path, filepath.Join(dir, TrainLabelsName), filepath.Join(dir, TestImagesName+".gz"), filepath.Join(dir, TestLabelsName)}
-	}
-	cases := []struct {
-		name string
-		call func() error
-		want string
-	}{
-		{"Find with a FIFO under an official name", func() error { _, err := ds.Find(dir); return err }, "mnist: synth: " + fifo + ": is a named pipe (FIFO), not a regular file"},
-		{"Load of a FIFO", func() error { _, _, err := ds.Load(explicit(fifo)); return err }, "mnist: synth: " + TrainImagesName + ": is a named pipe (FIFO), not a regular file"},
-		{"ReadImages of a FIFO", func() error { _, _, err := ReadImages(fifo); return err }, "is a named pipe (FIFO)"},
-		{"open of a FIFO past the Stat check", func() error {
-			f, _, err := openChecked(fifo)
-			if f != nil {
-				f.Close()
+// BenchmarkLoad loads each real set that is on this machine, digests included, and reports the
+// decompressed megabytes per second.
+func BenchmarkLoad(b *testing.B) {
+	for _, set := range []string{"mnist", "fashion-mnist"} {
+		b.Run(set, func(b *testing.B) {
+			ds, _ := Lookup(set)
+			f, err := ds.Find(realDirs[set])
+			if err != nil {
+				b.Skipf("no real %s files: %v", set, err)
 			}
-			return err
-		}, "is a named pipe (FIFO)"},
-		{"Load of /dev/zero", func() error { _, _, err := ds.Load(explicit("/dev/zero")); return err }, "zero: is a device, not a regular file"},
-		{"ReadLabels of a directory", func() error { _, err := ReadLabels(subdir); return err }, "is a directory, not a regular file"},
-		{"Find with a directory under an official name", func() error { _, err := ds.Find(filepath.Dir(subdir)); return err }, "is a directory, not a regular file"},
-	}
-	for _, c := range cases {
-		err := within(t, time.Second, c.name, c.call)
-		if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, ErrNotFound) {
-			t.Errorf("%s = %v, want %q (and not ErrNotFound)", c.name, err, c.want)
-		}
+			b.SetBytes(47040016 + 60008 + 7840016 + 10008)
+			for b.Loop() {
+				if _, _, err := ds.Load(f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
