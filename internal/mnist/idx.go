@@ -250,8 +250,8 @@ func decodeIDX(r io.Reader, size int64, want kind, opts decodeOpts) ([]uint8, in
 const gzipFirstAlloc = 8
 
 // readGrowing reads exactly need bytes from r into a buffer that starts at first bytes and doubles
-// (capped at need) each time it fills, so memory follows the bytes that really arrive. It returns the
-// bytes read so far and io.ErrUnexpectedEOF (or r's error) when r ends early.
+// (capped at need) each time it fills, so memory follows the bytes that really arrive. When r ends
+// early it returns no body, how many bytes it did read, and io.ErrUnexpectedEOF (or r's error).
 func readGrowing(r io.Reader, need, first int64) ([]uint8, int64, error) {
 	buf := make([]uint8, first)
 	n := int64(0)
