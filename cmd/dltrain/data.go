@@ -11,28 +11,52 @@ import (
 	"github.com/dltrain/dltrain/internal/cpu"
 )
 
-// loadData finds and reads MNIST from dir (resolved with mnist.Dir), turning failures into data
-// errors with a hint.
+// loadData finds and reads MNIST from dir (the --data flag; empty: $DLTRAIN_DATA, else ./data),
+// turning failures into data errors with a hint.
 func loadData(dirFlag string) (train, test *mnist.Set, err error) {
-	dir := mnist.Dir(dirFlag)
-	files, err := mnist.Find(dir)
+	ds, err := mnist.Lookup(mnist.DefaultDataset)
 	if err != nil {
-		hint := "run 'make data' to fetch MNIST into ./data, or point --data or $DLTRAIN_DATA at a directory holding the four IDX files"
-		if !errors.Is(err, mnist.ErrNotFound) {
-			hint = ""
-		}
-		return nil, nil, withCode(exitData, err, hint)
+		return nil, nil, err
 	}
-	return loadFiles(files)
+	files, err := ds.Find(dirFlag)
+	if err != nil {
+		return nil, nil, withCode(exitData, err, dataHint(ds, err))
+	}
+	return loadFiles(ds, files)
 }
 
-// loadFiles reads the four files, turning failures into data errors.
-func loadFiles(files mnist.Files) (train, test *mnist.Set, err error) {
-	train, test, err = mnist.Load(files)
+// loadFiles reads the four files as the data set ds, turning failures into data errors.
+func loadFiles(ds mnist.Dataset, files mnist.Files) (train, test *mnist.Set, err error) {
+	train, test, err = ds.Load(files)
 	if err != nil {
-		return nil, nil, withCode(exitData, err, "re-run 'make data' to replace damaged files")
+		return nil, nil, withCode(exitData, err, dataHint(ds, err))
 	}
 	return train, test, nil
+}
+
+// dataHint says what to do about a data error. It never suggests a command that would overwrite a
+// file the user has: make data only copies files that are missing.
+func dataHint(ds mnist.Dataset, err error) string {
+	fetch := "run 'make data' in a dltrain checkout"
+	switch {
+	case ds.Module != "":
+		fetch = fmt.Sprintf("run 'make data' in a dltrain checkout (or, anywhere: go mod download -json %s, and copy the data/*.gz files of the Dir it prints)", ds.Module)
+	case ds.DebianPackage != "":
+		fetch = fmt.Sprintf("run 'make data DATASET=%s' in a dltrain checkout (or install Debian's %s)", ds.Name, ds.DebianPackage)
+	case ds.ExplicitOnly:
+		return "point --data at a directory holding the four IDX files"
+	}
+	var nf *mnist.NotFoundError
+	var de *mnist.DigestError
+	switch {
+	case errors.As(err, &nf):
+		return fetch + ", or point --data or $DLTRAIN_DATA at a directory holding the four IDX files"
+	case errors.As(err, &de) && de.Owner.Name != "":
+		return fmt.Sprintf("these files are %s's; point --data at %s's files", de.Owner.Title, ds.Title)
+	case errors.As(err, &de):
+		return fmt.Sprintf("move %s out of the way, then %s", de.Path, fetch)
+	}
+	return ""
 }
 
 // pickBackend resolves --device. With auto it falls back to the CPU, saying so on stderr unless quiet.

@@ -274,7 +274,8 @@ func TestHostileInputs(t *testing.T) {
 		f, _, errb := testFactory()
 		files := sub
 		files.TrainImages = p
-		f.LoadData = func(string) (*mnist.Set, *mnist.Set, error) { return loadFiles(files) }
+		ds, _ := mnist.Lookup(mnist.DefaultDataset)
+		f.LoadData = func(string) (*mnist.Set, *mnist.Set, error) { return loadFiles(ds, files) }
 		code := Main([]string{"train", "--device", "cpu", "-o", filepath.Join(dir, "never.bin")}, f)
 		check(c.name, p, exitData, c.want, code, errb.String())
 		count++

@@ -128,7 +128,7 @@ func (ds Dataset) findOne(dir string) (f Files, lacks string, err error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return Files{}, "no such directory", nil
 	case err != nil:
-		return Files{}, unwrapPath(err).Error(), nil
+		return Files{}, cause(err).Error(), nil
 	case !st.IsDir():
 		return Files{}, "not a directory", nil
 	}
@@ -144,7 +144,7 @@ func (ds Dataset) findOne(dir string) (f Files, lacks string, err error) {
 			if err == nil {
 				err = regular(st.Mode())
 			} else {
-				err = unwrapPath(err)
+				err = cause(err)
 			}
 			if err != nil {
 				return Files{}, "", fmt.Errorf("mnist: %s: %s: %w", ds.Name, p, err)

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 )
 
@@ -81,15 +80,6 @@ func readIDX(path string, want kind) ([]uint8, int, error) {
 		return nil, 0, fmt.Errorf("mnist: %s: %w", name, err)
 	}
 	return body, n, nil
-}
-
-// unwrapPath drops the *PathError wrapper so that messages name the file once.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // Decode reads one IDX file of the given kind ("images" or "labels") from r, whose total size in bytes

@@ -19,7 +19,7 @@ import (
 func openRegular(path string) (*os.File, int64, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, 0, unwrapPath(err)
+		return nil, 0, cause(err)
 	}
 	if err := regular(st.Mode()); err != nil {
 		return nil, 0, err
@@ -31,12 +31,12 @@ func openRegular(path string) (*os.File, int64, error) {
 func openChecked(path string) (*os.File, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, 0, unwrapPath(err)
+		return nil, 0, cause(err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, 0, unwrapPath(err)
+		return nil, 0, cause(err)
 	}
 	if err := regular(st.Mode()); err != nil {
 		f.Close()
@@ -62,4 +62,14 @@ func regular(m fs.FileMode) error {
 		what = "a socket"
 	}
 	return fmt.Errorf("is %s, not a regular file", what)
+}
+
+// cause is err without its *os.PathError wrapper, for messages that name the file themselves. It is
+// internal/safefile's Cause written again on purpose: the op contract (internal/ops) imports this
+// package for its data set, and must import nothing else of ours.
+func cause(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
 }
