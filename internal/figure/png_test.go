@@ -98,3 +98,6 @@ func countColor(img image.Image, c color.RGBA) int {
 	}
 	return n
 }
+
+// decodeAny decodes a PNG of any size.
+func decodeAny(b []byte) (image.Image, error) { return png.Decode(bytes.NewReader(b)) }

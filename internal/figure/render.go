@@ -42,10 +42,85 @@ func newCanvas(w, h int) (*vgimg.Canvas, draw.Canvas) {
 	return c, draw.New(c)
 }
 
-// writePNG encodes the canvas with the best compression (the pictures are mostly flat colour).
+// writePNG encodes the canvas with the best compression. A picture with few colours is written
+// paletted, which is about a third of the size of RGBA: exactly when it has at most 256 colours;
+// when only its greys (anti-aliased text on white) push it past 256, with the other colours exact
+// and the greys rounded to the nearest of the levels left, an error of at most a level or two out of
+// 255. Anything else is written as RGBA.
 func writePNG(w io.Writer, c *vgimg.Canvas) error {
 	enc := png.Encoder{CompressionLevel: png.BestCompression}
-	return enc.Encode(w, c.Image())
+	img := c.Image().(*image.RGBA) // newCanvas made it
+	if p := paletted(img); p != nil {
+		return enc.Encode(w, p)
+	}
+	return enc.Encode(w, img)
+}
+
+// paletted returns img as an image.Paletted as writePNG describes, or nil when it has too many
+// colours. Pixels are opaque (the canvas starts white).
+func paletted(img *image.RGBA) *image.Paletted {
+	const maxColours = 192 // colours other than grey that may be kept exact beside the greys
+	colours := map[[3]uint8]bool{}
+	greys := [256]bool{}
+	nGreys := 0
+	b := img.Bounds()
+	for y := range b.Dy() {
+		row := img.Pix[y*img.Stride:]
+		for x := range b.Dx() {
+			p := [3]uint8{row[4*x], row[4*x+1], row[4*x+2]}
+			switch {
+			case p[0] == p[1] && p[1] == p[2]:
+				if !greys[p[0]] {
+					greys[p[0]] = true
+					nGreys++
+				}
+			case !colours[p]:
+				if len(colours) == maxColours {
+					return nil
+				}
+				colours[p] = true
+			}
+		}
+	}
+	// Every grey level maps to itself when they fit, else to the nearest of 256-len(colours) levels
+	// spread evenly over 0..255 (black and white among them).
+	var pal color.Palette
+	var greyIndex [256]uint8
+	if nGreys+len(colours) <= 256 {
+		for g := range 256 {
+			if greys[g] {
+				greyIndex[g] = uint8(len(pal))
+				pal = append(pal, color.RGBA{uint8(g), uint8(g), uint8(g), 0xff})
+			}
+		}
+	} else {
+		levels := 256 - len(colours)
+		for k := range levels {
+			g := uint8((k*255 + (levels-1)/2) / (levels - 1))
+			pal = append(pal, color.RGBA{g, g, g, 0xff})
+		}
+		for g := range 256 {
+			greyIndex[g] = uint8((g*(levels-1) + 127) / 255)
+		}
+	}
+	colourIndex := map[[3]uint8]uint8{}
+	for p := range colours {
+		colourIndex[p] = uint8(len(pal))
+		pal = append(pal, color.RGBA{p[0], p[1], p[2], 0xff})
+	}
+	out := image.NewPaletted(image.Rect(0, 0, b.Dx(), b.Dy()), pal)
+	for y := range b.Dy() {
+		row := img.Pix[y*img.Stride:]
+		for x := range b.Dx() {
+			p := [3]uint8{row[4*x], row[4*x+1], row[4*x+2]}
+			if p[0] == p[1] && p[1] == p[2] {
+				out.Pix[y*out.Stride+x] = greyIndex[p[0]]
+			} else {
+				out.Pix[y*out.Stride+x] = colourIndex[p]
+			}
+		}
+	}
+	return out
 }
 
 // sans is the typeface of every label: Liberation Sans, which gonum/plot embeds.
