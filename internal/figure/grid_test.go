@@ -139,6 +139,10 @@ func TestGridChanges(t *testing.T) {
 		{"signed", with(func(ts []Tile) { ts[0].Mapping = Signed }), GridOptions{Title: "misclassified"}},
 		{"title", base, GridOptions{Title: "misclassified!"}},
 	}
+	var b1, b2 bytes.Buffer
+	if err1, err2 := Grid(&b1, changes[3].tiles, 3, GridOptions{}), Grid(&b2, changes[3].tiles, 3, GridOptions{}); err1 != nil || err2 != nil || !bytes.Equal(b1.Bytes(), b2.Bytes()) {
+		t.Errorf("Grid twice on the same tiles: errors %v, %v, same bytes %v; want no errors, the same bytes", err1, err2, bytes.Equal(b1.Bytes(), b2.Bytes()))
+	}
 	for _, c := range changes {
 		other := gridPNG(t, c.what, c.tiles, 3, c.opt)
 		if got := other.Bounds().Size(); got.X != w || got.Y != h {

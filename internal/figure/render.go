@@ -4,11 +4,13 @@
 package figure
 
 import (
+	"bytes"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
+	"slices"
 
 	"git.sr.ht/~sbinet/gg"
 	xdraw "golang.org/x/image/draw"
@@ -103,8 +105,13 @@ func paletted(img *image.RGBA) *image.Paletted {
 			greyIndex[g] = uint8((g*(levels-1) + 127) / 255)
 		}
 	}
-	colourIndex := map[[3]uint8]uint8{}
+	keys := make([][3]uint8, 0, len(colours))
 	for p := range colours {
+		keys = append(keys, p)
+	}
+	slices.SortFunc(keys, func(a, b [3]uint8) int { return bytes.Compare(a[:], b[:]) }) // same bytes every run
+	colourIndex := map[[3]uint8]uint8{}
+	for _, p := range keys {
 		colourIndex[p] = uint8(len(pal))
 		pal = append(pal, color.RGBA{p[0], p[1], p[2], 0xff})
 	}
