@@ -304,3 +304,24 @@ func cropped(img image.Image, x, y, w, h int) image.Image {
 		SubImage(image.Rectangle) image.Image
 	}).SubImage(image.Rect(x, y, x+w, y+h))
 }
+
+// TestGridMixed draws what the adversarial and augmentation pictures will: rows of original,
+// perturbation (Signed, one shared Limit) and result, two-line captions, and a tile of another size
+// centred in its cell.
+func TestGridMixed(t *testing.T) {
+	orig := digitTile(12, "true Ankle boot\npred Ankle boot")
+	pert := Tile{Pix: make([]float32, 784), H: 28, W: 28, Mapping: Signed, Limit: 0.1, Caption: "perturbation\n±0.1"}
+	adv := digitTile(12, "true Ankle boot\npred Sneaker")
+	adv.Highlight = true
+	for i := range pert.Pix {
+		pert.Pix[i] = 0.1 * float32(math.Sin(float64(i)))
+		adv.Pix[i] = float32(math.Min(1, math.Max(0, float64(adv.Pix[i]+pert.Pix[i]))))
+	}
+	small := Tile{Pix: orig.Pix[:14*14], H: 14, W: 14, Caption: "14×14"}
+	img := gridPNG(t, "adversarial row", []Tile{orig, pert, adv, small}, 4, GridOptions{Title: "FGSM, ε = 0.1"})
+	checkNotBlank(t, "adversarial row", img)
+	// The caption is wider than 84 pixels, so it sets the cell width: four cells, three gutters.
+	if w := img.Bounds().Dx(); (w-2*10-3*8)%4 != 0 || (w-2*10-3*8)/4 <= 84 {
+		t.Errorf("adversarial row: %d pixels wide, want 2·10 + 3·8 + 4 cells wider than 84", w)
+	}
+}
