@@ -303,3 +303,72 @@ func TestGraphReplay(t *testing.T) {
 		t.Fatal("graph replay and plain launches give different weights")
 	}
 }
+
+// TestOptimizerKernels: sgd and adam launched alone against their CPU twins, bit for bit, at sizes
+// around the 256-thread blocks and past the 1024-block grid cap (where the grid-stride loop takes a
+// second lap), and at the parameter count of 784-800-10; every option of each.
+func TestOptimizerKernels(t *testing.T) {
+	g := open(t)
+	rng := opstest.Rand(t)
+	sgd := kernels.SGD.Twin.(func(params, velocity, grads, hyper []float32, nesterov bool, N int))
+	adam := kernels.Adam.Twin.(func(params, expAvg, expAvgSq, grads, hyper []float32, decoupled bool, N int))
+	for _, n := range []int{1, 255, 256, 257, 1024*256 - 1, 1024*256 + 257, 636010} {
+		for _, on := range []bool{false, true} {
+			for _, wd := range []float64{0, 1e-2} {
+				h := opstest.Hyper(0.01, 0.9, wd, 0.9, 0.999, 1e-8, 7)
+				p, v, gr := opstest.Randn(rng, n), opstest.Randn(rng, n), opstest.Randn(rng, n)
+				wp, wv := append([]float32(nil), p...), append([]float32(nil), v...)
+				sgd(wp, wv, gr, h, on, n)
+				dp, dv := up(t, g, p), up(t, g, v)
+				g.launch(kernels.SGD, n, ptr(dp), ptr(dv), ptr(up(t, g, gr)), ptr(up(t, g, h)), uint64(n), flag(on))
+				what := fmt.Sprintf("sgd n=%d nesterov=%v λ=%g", n, on, wd)
+				opstest.Compare(t, what+" params", down(t, g, dp), wp, 0, 0)
+				opstest.Compare(t, what+" velocity", down(t, g, dv), wv, 0, 0)
+
+				m, sq := opstest.Randn(rng, n), opstest.Randn(rng, n)
+				for i := range sq {
+					sq[i] *= sq[i]
+				}
+				wp, wm, wsq := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), sq...)
+				adam(wp, wm, wsq, gr, h, on, n)
+				dp, dm, dsq := up(t, g, p), up(t, g, m), up(t, g, sq)
+				g.launch(kernels.Adam, n, ptr(dp), ptr(dm), ptr(dsq), ptr(up(t, g, gr)), ptr(up(t, g, h)), uint64(n), flag(on))
+				what = fmt.Sprintf("adam n=%d decoupled=%v λ=%g", n, on, wd)
+				opstest.Compare(t, what+" params", down(t, g, dp), wp, 0, 0)
+				opstest.Compare(t, what+" exp_avg", down(t, g, dm), wm, 0, 0)
+				opstest.Compare(t, what+" exp_avg_sq", down(t, g, dsq), wsq, 0, 0)
+			}
+		}
+	}
+}
+
+// TestHyperUnderReplay is the point of the hyper tensor: an update recorded once into a CUDA graph,
+// then replayed with SetScalars changing the learning rate and Adam's bias corrections between
+// replays, gives every step's own result (the CPU twin run with each step's scalars), bit for bit.
+// SetScalars issued while recording is refused, since it would freeze its values.
+func TestHyperUnderReplay(t *testing.T) {
+	g := open(t)
+	rng := opstest.Rand(t)
+	const n = 5000
+	p, m, v, gr := opstest.Randn(rng, n), make([]float32, n), make([]float32, n), opstest.Randn(rng, n)
+	dp, dm, dv, dg := up(t, g, p), up(t, g, m), up(t, g, v), up(t, g, gr)
+	dh := up(t, g, opstest.Hyper(1e-3, 0, 1e-2, 0.9, 0.999, 1e-8, 1))
+	if err := g.Record(func() { g.Adam(dp, dm, dv, dg, dh, true, n) }, 0); err != nil {
+		t.Fatal(err)
+	}
+	for step := 1; step <= 5; step++ {
+		h := opstest.Hyper(1e-3*float64(6-step)/5, 0, 1e-2, 0.9, 0.999, 1e-8, step)
+		g.SetScalars(dh, h[:ops.HyperPerStep])
+		if err := g.Replay(); err != nil {
+			t.Fatal(err)
+		}
+		ref.Adam(p, m, v, gr, h, true, n)
+	}
+	opstest.Compare(t, "adam replayed 5 times with new scalars: params", down(t, g, dp), p, 0, 0)
+	opstest.Compare(t, "exp_avg_sq", down(t, g, dv), v, 0, 0)
+
+	err := g.Record(func() { g.SetScalars(dh, []float32{1}) }, 0)
+	if err == nil || !strings.Contains(err.Error(), "freeze") {
+		t.Fatalf("Record of a step that calls SetScalars = %v, want a refusal", err)
+	}
+}

@@ -21,7 +21,9 @@ type Net struct {
 	w, b, dw, db            []ops.Tensor // per layer: weight (OC, C), bias (OC) and their gradients
 	acts, dacts             []ops.Tensor // per layer boundary: (MaxB, Sizes[l]); dacts[0] is nil
 	stats                   ops.Tensor   // (2): loss sum, correct count
+	hyper                   ops.Tensor   // (ops.HyperLen): the optimizer's scalars
 	statsHost               []float32    // (2): where Stats reads them to
+	hyperHost               []float32    // (ops.HyperLen): what hyper holds
 }
 
 // NewNet allocates the buffers for cfg on be.
@@ -32,7 +34,7 @@ func NewNet(be ops.Backend, cfg Config, maxB int) (*Net, error) {
 	if maxB < 1 {
 		return nil, fmt.Errorf("model: batch size %d, want ≥ 1", maxB)
 	}
-	n := &Net{Config: cfg, MaxB: maxB, be: be, statsHost: make([]float32, 2)}
+	n := &Net{Config: cfg, MaxB: maxB, be: be, statsHost: make([]float32, 2), hyperHost: make([]float32, ops.HyperLen)}
 	wOff, bOff, P := cfg.Layout()
 	var err error
 	alloc := func(k int) ops.Tensor {
@@ -43,7 +45,7 @@ func NewNet(be ops.Backend, cfg Config, maxB int) (*Net, error) {
 		t, err = be.Alloc(k)
 		return t
 	}
-	n.params, n.velocity, n.grads, n.stats = alloc(P), alloc(P), alloc(P), alloc(2)
+	n.params, n.velocity, n.grads, n.stats, n.hyper = alloc(P), alloc(P), alloc(P), alloc(2), alloc(ops.HyperLen)
 	for l, s := range cfg.Sizes {
 		n.acts = append(n.acts, alloc(maxB*s))
 		if l == 0 {
@@ -126,9 +128,14 @@ func (n *Net) Backward(B int) {
 	}
 }
 
-// Update applies one SGD-with-momentum step to every parameter in one op.
+// Update applies one SGD-with-momentum step to every parameter in one op. The rate and momentum go to
+// the backend only when they change (here: on the first step, which is never a recorded one).
 func (n *Net) Update(lr, mu float32) {
-	n.be.SGDMomentum(n.params, n.velocity, n.grads, lr, mu, n.params.Len())
+	if n.hyperHost[ops.HyperLR] != lr || n.hyperHost[ops.HyperMomentum] != mu {
+		n.hyperHost[ops.HyperLR], n.hyperHost[ops.HyperMomentum] = lr, mu
+		n.be.SetScalars(n.hyper, n.hyperHost)
+	}
+	n.be.SGD(n.params, n.velocity, n.grads, n.hyper, false, n.params.Len())
 }
 
 // ResetStats zeroes the running loss sum and correct count.
