@@ -120,7 +120,7 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 	if set == nil {
 		set = func(string) bool { return false }
 	}
-	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: float32(opts.LR), Momentum: float32(opts.Momentum)}
+	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: opts.LR, Momentum: opts.Momentum}
 	if opts.Resume == "" {
 		hidden, err := model.ParseHidden(opts.Hidden)
 		if err != nil {

@@ -162,6 +162,10 @@ func TestGPUProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := net.SetOptimizer(model.Hyper{Momentum: 0.9}); err != nil {
+		t.Fatal(err)
+	}
+	net.SetStep(0.01, 1)
 	if err := net.Load(m); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +173,7 @@ func TestGPUProfile(t *testing.T) {
 		net.Forward(d, 0, B)
 		net.Loss(d, 0, B)
 		net.Backward(B)
-		net.Update(0.01, 0.9)
+		net.Update()
 	}
 	tg, err := inGraph(step)
 	if err != nil {

@@ -18,6 +18,8 @@ func BenchmarkTrainStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	net.SetOptimizer(model.Hyper{Momentum: 0.9})
+	net.SetStep(0.01, 1)
 	net.Load(m)
 	d, _ := be.Resident(train)
 	be.SetOrder(d, model.EpochOrder(1, 1, train.N, nil))
@@ -28,7 +30,7 @@ func BenchmarkTrainStep(b *testing.B) {
 		net.Forward(d, start, 100)
 		net.Loss(d, start, 100)
 		net.Backward(100)
-		net.Update(0.01, 0.9)
+		net.Update()
 	}
 	b.ReportMetric(float64(b.Elapsed().Seconds())/float64(b.N)*600, "s/epoch")
 }
@@ -42,6 +44,8 @@ func TestTrainStepAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	net.SetOptimizer(model.Hyper{Momentum: 0.9})
+	net.SetStep(0.01, 1)
 	net.Load(m)
 	d, _ := be.Resident(train)
 	be.SetOrder(d, model.EpochOrder(1, 1, train.N, nil))
@@ -49,7 +53,7 @@ func TestTrainStepAllocatesNothing(t *testing.T) {
 		net.Forward(d, 0, 100)
 		net.Loss(d, 0, 100)
 		net.Backward(100)
-		net.Update(0.01, 0.9)
+		net.Update()
 	}
 	for range 5 {
 		step()
