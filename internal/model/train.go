@@ -81,6 +81,11 @@ func (h Hyper) Check(cfg Config, n int) error {
 	if h.ValSplit >= n {
 		return fmt.Errorf("model: validation split %d leaves nothing of the %d training images to train on", h.ValSplit, n)
 	}
+	return h.CheckFreeze(cfg)
+}
+
+// CheckFreeze refuses frozen layers that cfg does not have, and freezing all of them.
+func (h Hyper) CheckFreeze(cfg Config) error {
 	all := true
 	for l := range maxLayerSet {
 		if h.Freeze.Has(l) && l >= cfg.Layers() {
