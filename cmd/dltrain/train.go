@@ -70,7 +70,8 @@ batch 100, inputs normalized to (x-0.5)/0.5, PyTorch's initialization.
 
 --optimizer sgd|nesterov|adam|adamw follows PyTorch's torch.optim exactly; --weight-decay is L2
 added to the gradient for sgd, nesterov and adam, and decoupled for adamw. --lr defaults to 0.001
-for adam and adamw (PyTorch's default), 0.01 otherwise.
+for adam and adamw, 0.01 otherwise; --weight-decay to 0.01 for adamw, 0 otherwise (PyTorch's
+defaults).
 
 --lr-schedule sets the rate of every step from --lr, as PyTorch's schedulers do: step (StepLR: times
 --lr-gamma every --lr-step epochs), exp (ExponentialLR: times --lr-decay per epoch), cosine
@@ -84,7 +85,7 @@ model.bin); --patience K stops after K epochs without a better one. The test set
 but never used to choose.
 
 --init-from FILE starts from another checkpoint's weights (not its optimizer state or position),
-with its architecture unless --hidden says otherwise; --freeze fc1[,fc2...] keeps layers fixed;
+with its architecture, activation and loss unless --hidden, --activation or --loss say otherwise; --freeze fc1[,fc2...] keeps layers fixed;
 --reset-head re-initializes the output layer (with --init).
 
 --epochs is the total to reach: with --resume, training continues from the checkpoint's epoch (and

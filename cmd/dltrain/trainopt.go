@@ -45,7 +45,7 @@ type OptimOptions struct {
 // bindOptimFlags adds the flags of OptimOptions to fl.
 func bindOptimFlags(fl *pflag.FlagSet, o *OptimOptions) {
 	fl.StringVar(&o.Optimizer, "optimizer", "sgd", "sgd, nesterov, adam or adamw (PyTorch's semantics)")
-	fl.Float64Var(&o.WeightDecay, "weight-decay", 0, "weight decay λ: L2 added to the gradient (sgd, nesterov, adam) or decoupled (adamw)")
+	fl.Float64Var(&o.WeightDecay, "weight-decay", 0, "weight decay λ: L2 added to the gradient (sgd, nesterov, adam) or decoupled (adamw; default 0.01 there, as in PyTorch)")
 	fl.Float64Var(&o.Beta1, "beta1", model.DefaultBeta1, "Adam's β1")
 	fl.Float64Var(&o.Beta2, "beta2", model.DefaultBeta2, "Adam's β2")
 	fl.Float64Var(&o.Eps, "eps", model.DefaultEps, "Adam's ε")
@@ -78,9 +78,12 @@ func (o *OptimOptions) optimHyper(h *model.Hyper, set func(string) bool) error {
 	}
 	h.Optimizer = opt
 	if opt.IsAdam() && !set("lr") {
-		h.LR = 1e-3 // PyTorch's Adam default
+		h.LR = 1e-3 // PyTorch's Adam and AdamW default
 	}
 	h.WeightDecay, h.Beta1, h.Beta2, h.Eps = o.WeightDecay, o.Beta1, o.Beta2, o.Eps
+	if opt == model.AdamW && !set("weight-decay") {
+		h.WeightDecay = 1e-2 // PyTorch's AdamW default
+	}
 	if !opt.IsAdam() {
 		h.Beta1, h.Beta2, h.Eps = 0, 0, 0
 	}
@@ -131,7 +134,8 @@ func (o *OptimOptions) checkCombinations(h model.Hyper, set func(string) bool) e
 }
 
 // transfer builds the starting model of a new run from --init-from: the source checkpoint's weights
-// in a model of cfg (the source's own architecture unless --hidden or --activation say otherwise),
+// in a model of cfg (the source's own architecture, activation and loss unless --hidden, --activation
+// or --loss say otherwise),
 // with the output layer re-initialized by --reset-head.
 func (o *OptimOptions) transfer(cfg model.Config, seed uint64, init model.Init, key []byte, set func(string) bool) (*model.Model, error) {
 	src, err := checkpoint.Load(o.InitFrom, key)
@@ -143,6 +147,9 @@ func (o *OptimOptions) transfer(cfg model.Config, seed uint64, init model.Init, 
 	}
 	if !set("activation") {
 		cfg.Activation = src.Config.Activation
+	}
+	if !set("loss") {
+		cfg.Loss = src.Config.Loss
 	}
 	m, err := model.NewInit(cfg, seed, init)
 	if err != nil {

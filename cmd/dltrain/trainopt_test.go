@@ -199,3 +199,32 @@ func TestTransferCLI(t *testing.T) {
 		t.Fatalf("--init-from a 784-48-10 model into --hidden 64: exit %d, %q; want both architectures", code, e)
 	}
 }
+
+// TestAdamDefaults: adam and adamw take PyTorch's default rate (1e-3) and adamw its default weight
+// decay (0.01) unless --lr or --weight-decay are given; sgd keeps 0.01 and no decay.
+func TestAdamDefaults(t *testing.T) {
+	for _, c := range []struct {
+		args   string
+		lr, wd float64
+	}{
+		{"", 0.01, 0},
+		{"--optimizer adam", 1e-3, 0},
+		{"--optimizer adamw", 1e-3, 0.01},
+		{"--optimizer adamw --lr 0.01 --weight-decay 0", 0.01, 0},
+	} {
+		f, _, _ := testFactory()
+		var h model.Hyper
+		cmd := NewCmdTrain(f, func(o *TrainOptions) error {
+			var err error
+			_, h, err = o.setup(nil)
+			return err
+		})
+		cmd.SetArgs(strings.Fields(c.args))
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("train %s: %v", c.args, err)
+		}
+		if h.LR != c.lr || h.WeightDecay != c.wd {
+			t.Errorf("train %s: lr %v, weight decay %v; want %v, %v", c.args, h.LR, h.WeightDecay, c.lr, c.wd)
+		}
+	}
+}

@@ -61,4 +61,22 @@ func TestTrainStepAllocatesNothing(t *testing.T) {
 	if a := testing.AllocsPerRun(50, step); a != 0 {
 		t.Fatalf("a training step allocates %v times, want 0", a)
 	}
+	// AdamW with fc1 frozen, its scalars changing at every step.
+	h := adamHyper(1)
+	h.Freeze.Add(0)
+	if err := net.SetOptimizer(h); err != nil {
+		t.Fatal(err)
+	}
+	k := 0
+	adam := func() {
+		k++
+		net.SetStep(1e-3/float64(k), k)
+		step()
+	}
+	for range 5 {
+		adam()
+	}
+	if a := testing.AllocsPerRun(50, adam); a != 0 {
+		t.Fatalf("an AdamW step allocates %v times, want 0", a)
+	}
 }
