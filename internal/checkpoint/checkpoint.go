@@ -361,9 +361,12 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 	}
 	m := &model.Model{Config: cfg, Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed, Best: best}
 	P := cfg.NumParams()
-	m.Params, m.Velocity = make([]float32, P), make([]float32, P)
+	// Only the vectors the file holds, so that decoding allocates no more than the file's tensors.
+	m.Params = make([]float32, P)
 	if h.Optimizer.IsAdam() {
 		m.ExpAvg, m.ExpAvgSq = make([]float32, P), make([]float32, P)
+	} else {
+		m.Velocity = make([]float32, P)
 	}
 	for _, s := range slots {
 		raw := s.tv.Data()

@@ -163,7 +163,8 @@ func (n *Net) SetStep(lr float64, t int) {
 }
 
 // Load copies a model's parameters and optimizer state onto the backend: the momentum buffers, and
-// Adam's moments when the net has them (zeros where the model has none).
+// Adam's moments when the net has them (zeros where the model has none: a checkpoint holds only its
+// own optimizer's state).
 func (n *Net) Load(m *Model) error {
 	if m.Config.Arch() != n.Config.Arch() {
 		return fmt.Errorf("model: net is %s, model is %s", n.Config.Arch(), m.Config.Arch())
@@ -171,7 +172,9 @@ func (n *Net) Load(m *Model) error {
 	if err := n.be.Upload(n.params, m.Params); err != nil {
 		return err
 	}
-	if err := n.be.Upload(n.velocity, m.Velocity); err != nil {
+	if m.Velocity == nil {
+		n.be.Zero(n.velocity)
+	} else if err := n.be.Upload(n.velocity, m.Velocity); err != nil {
 		return err
 	}
 	if n.expAvg == nil {
@@ -188,14 +191,19 @@ func (n *Net) Load(m *Model) error {
 	return n.be.Upload(n.expAvgSq, m.ExpAvgSq)
 }
 
-// Store copies the parameters and optimizer state back into m (allocating m's Adam moments when the
-// net has them and m does not).
+// Store copies the parameters and optimizer state back into m (allocating the vectors of the net's
+// optimizer that m lacks).
 func (n *Net) Store(m *Model) error {
 	if err := n.be.Download(m.Params, n.params); err != nil {
 		return err
 	}
-	if err := n.be.Download(m.Velocity, n.velocity); err != nil {
-		return err
+	if m.Velocity == nil && !n.opt.Optimizer.IsAdam() {
+		m.Velocity = make([]float32, len(m.Params))
+	}
+	if m.Velocity != nil {
+		if err := n.be.Download(m.Velocity, n.velocity); err != nil {
+			return err
+		}
 	}
 	if n.expAvg == nil {
 		return nil

@@ -12,7 +12,7 @@ import (
 type Model struct {
 	Config   Config
 	Params   []float32 // (NumParams)
-	Velocity []float32 // (NumParams), SGD's momentum buffers (always allocated; unused by Adam)
+	Velocity []float32 // (NumParams), SGD's momentum buffers; nil in a model loaded from an Adam checkpoint
 	// ExpAvg and ExpAvgSq are Adam's first and second moments (NumParams each), PyTorch's exp_avg and
 	// exp_avg_sq; nil for a model never trained with Adam.
 	ExpAvg, ExpAvgSq []float32
