@@ -16,10 +16,11 @@ import (
 // display draws training progress on w. With bar set (stderr is a terminal and not quiet), an epoch
 // shows a progress bar; quiet prints no per-epoch lines.
 type display struct {
-	w     io.Writer
-	quiet bool
-	bars  bool
-	bar   *progressbar.ProgressBar
+	w      io.Writer
+	quiet  bool
+	bars   bool
+	showLR bool // the rate changes over the run: print it on each epoch's line
+	bar    *progressbar.ProgressBar
 }
 
 // progress is the Trainer's OnProgress when bars are on.
@@ -46,6 +47,16 @@ func (d *display) epoch(r model.EpochResult, epochs int) {
 	if d.quiet {
 		return
 	}
-	fmt.Fprintf(d.w, "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.2fs  %.0f samples/s\n",
-		r.Epoch, epochs, r.TrainLoss, 100*r.TrainAccuracy, r.TestLoss, 100*r.TestAccuracy, r.Seconds, r.SamplesPerSecond)
+	val, lr := "", ""
+	if r.Validated {
+		val = fmt.Sprintf("  val loss %.4f acc %.2f%%", r.ValLoss, 100*r.ValAccuracy)
+		if r.Best {
+			val += " (best)"
+		}
+	}
+	if d.showLR {
+		lr = fmt.Sprintf("  lr %.3g", r.LR)
+	}
+	fmt.Fprintf(d.w, "epoch %d/%d  train loss %.4f acc %.2f%%%s  test loss %.4f acc %.2f%%%s  %.2fs  %.0f samples/s\n",
+		r.Epoch, epochs, r.TrainLoss, 100*r.TrainAccuracy, val, r.TestLoss, 100*r.TestAccuracy, lr, r.Seconds, r.SamplesPerSecond)
 }

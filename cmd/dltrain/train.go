@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 	"github.com/dltrain/dltrain/internal/model"
 	"github.com/dltrain/dltrain/internal/ops"
 	"github.com/dltrain/dltrain/internal/safefile"
+	"github.com/dltrain/dltrain/internal/schedule"
 )
 
 // TrainOptions are the inputs of 'dltrain train'.
@@ -47,6 +49,11 @@ type TrainOptions struct {
 	CheckpointEvery int
 	Keep            int
 	KeyFile         string
+	// OptimOptions are the optimizer, schedule, validation and transfer flags (trainopt.go).
+	OptimOptions
+
+	// record is what the checkpoints note about the weights' origin (set by setup).
+	record checkpoint.Meta
 }
 
 // NewCmdTrain builds 'dltrain train'; runF, when not nil, replaces trainRun (for flag tests).
@@ -55,22 +62,44 @@ func NewCmdTrain(f *Factory, runF func(*TrainOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train an MLP on MNIST and save it",
-		Long: `Train an MLP on MNIST with SGD and momentum, evaluate it on the test set after every
-epoch, and save the weights and optimizer state to a safetensors checkpoint.
+		Long: `Train an MLP on MNIST, evaluate it on the test set after every epoch, and save the
+weights and optimizer state to a safetensors checkpoint.
 
 The defaults are the classic setup: 784-128-10, ReLU, cross-entropy, SGD lr 0.01, momentum 0.9,
-batch 100, inputs normalized to (x-0.5)/0.5.
+batch 100, inputs normalized to (x-0.5)/0.5, PyTorch's initialization.
+
+--optimizer sgd|nesterov|adam|adamw follows PyTorch's torch.optim exactly; --weight-decay is L2
+added to the gradient for sgd, nesterov and adam, and decoupled for adamw. --lr defaults to 0.001
+for adam and adamw, 0.01 otherwise; --weight-decay to 0.01 for adamw, 0 otherwise (PyTorch's
+defaults).
+
+--lr-schedule sets the rate of every step from --lr, as PyTorch's schedulers do: step (StepLR: times
+--lr-gamma every --lr-step epochs), exp (ExponentialLR: times --lr-decay per epoch), cosine
+(CosineAnnealingLR down to --lr-min), onecycle (OneCycleLR peaking at --lr). --warmup E climbs
+linearly over the first E epochs first (onecycle: E is its rise). The rate goes to --metrics as lr.
+
+--val-split N holds out N training images (the last N of a permutation drawn from --seed, so the
+same seed holds out the same images) and evaluates them every epoch (val_loss, val_accuracy);
+--save-best keeps the epoch with the best validation accuracy in OUT-best.EXT (model-best.bin for
+model.bin); --patience K stops after K epochs without a better one. The test set is still reported
+but never used to choose.
+
+--init-from FILE starts from another checkpoint's weights (not its optimizer state or position),
+with its architecture, activation and loss unless --hidden, --activation or --loss say otherwise; --freeze fc1[,fc2...] keeps layers fixed;
+--reset-head re-initializes the output layer (with --init).
 
 --epochs is the total to reach: with --resume, training continues from the checkpoint's epoch (and
-step, if it stopped mid-epoch) with its architecture, seed and optimizer state, and gives the same
-weights as an uninterrupted run.
+step, if it stopped mid-epoch) with its architecture, seed, optimizer and its state, schedule,
+validation split and frozen layers, and gives the same weights as an uninterrupted run. --lr, the
+schedule's settings, --weight-decay and --patience may change on --resume; the optimizer may not.
 
 --checkpoint-every N saves OUT-epochNNNN.bin (next to --out) every N epochs; --keep K keeps the K
 newest of them. The first SIGINT or SIGTERM finishes the current step, saves --out and exits 130 or
 143; a second one exits at once, leaving the last complete checkpoint as it was.
 
 --metrics FILE writes one JSON object per epoch, with the keys epoch, train_loss, train_accuracy,
-test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
+test_loss, test_accuracy (fractions in 0..1), seconds, samples_per_second and lr, plus val_loss and
+val_accuracy with --val-split.`,
 		Example: `  # the classic MNIST MLP, 10 epochs on the CPU
   dltrain train --epochs 10
 
@@ -80,6 +109,19 @@ test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
   # checkpoint every 2 epochs, then resume an interrupted run up to 20 epochs
   dltrain train --epochs 20 --checkpoint-every 2
   dltrain train --resume model.bin --epochs 20
+
+  # Adam (PyTorch's defaults), then AdamW with a cosine schedule after one warmup epoch
+  dltrain train --optimizer adam --epochs 5
+  dltrain train --optimizer adamw --weight-decay 0.01 --lr-schedule cosine --warmup 1 --epochs 20
+
+  # Cireşan's decay: x0.97 per epoch, never below 1e-6
+  dltrain train --hidden 800 --lr 0.001 --lr-schedule exp --lr-decay 0.97 --lr-min 1e-6
+
+  # hold out 5000 images, keep the best epoch in model-best.bin, stop after 5 without progress
+  dltrain train --epochs 100 --val-split 5000 --save-best --patience 5
+
+  # fine-tune another model's hidden layer, frozen, with a fresh output layer
+  dltrain train --init-from base.bin --freeze fc1 --reset-head --epochs 5 -o tuned.bin
 
   # an encrypted checkpoint
   dltrain keygen -o my.key && dltrain train --key-file my.key`,
@@ -95,9 +137,9 @@ test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&opts.Epochs, "epochs", 10, "train until this many epochs are complete")
-	fl.IntVar(&opts.BatchSize, "batch-size", 100, "samples per SGD step")
-	fl.Float64Var(&opts.LR, "lr", 0.01, "learning rate")
-	fl.Float64Var(&opts.Momentum, "momentum", 0.9, "SGD momentum")
+	fl.IntVar(&opts.BatchSize, "batch-size", 100, "samples per optimizer step")
+	fl.Float64Var(&opts.LR, "lr", 0.01, "learning rate (the peak with onecycle; default 0.001 for adam and adamw)")
+	fl.Float64Var(&opts.Momentum, "momentum", 0.9, "momentum of sgd and nesterov")
 	fl.StringVar(&opts.Hidden, "hidden", "128", "hidden layer widths, comma-separated (e.g. 512,256)")
 	fl.StringVar(&opts.Activation, "activation", "relu", "hidden activation: relu, sigmoid or tanh")
 	fl.StringVar(&opts.Loss, "loss", "ce", "loss: ce (softmax cross-entropy) or mse (on one-hot targets)")
@@ -111,17 +153,22 @@ test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
 	fl.IntVar(&opts.CheckpointEvery, "checkpoint-every", 0, "also save OUT-epochNNNN.bin every N epochs (0: never)")
 	fl.IntVar(&opts.Keep, "keep", 3, "keep the K newest periodic checkpoints (0: keep all)")
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
+	bindOptimFlags(fl, &opts.OptimOptions)
 	return cmd
 }
 
-// setup builds the model and hyperparameters from the flags, or from the checkpoint with --resume.
+// setup builds the model and hyperparameters from the flags (and --init-from), or from the
+// checkpoint with --resume.
 func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 	set := opts.Set
 	if set == nil {
 		set = func(string) bool { return false }
 	}
-	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: float32(opts.LR), Momentum: float32(opts.Momentum)}
+	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: opts.LR, Momentum: opts.Momentum}
 	if opts.Resume == "" {
+		if err := opts.optimHyper(&hyper, set); err != nil {
+			return nil, hyper, err
+		}
 		hidden, err := model.ParseHidden(opts.Hidden)
 		if err != nil {
 			return nil, hyper, usageErr("--hidden: %v", err)
@@ -134,12 +181,34 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 		if err != nil {
 			return nil, hyper, usageErr("--loss: %v", err)
 		}
+		init, err := model.ParseInit(opts.Init)
+		if err != nil {
+			return nil, hyper, usageErr("--init: %v", err)
+		}
 		if err := hyper.Validate(); err != nil {
 			return nil, hyper, usageErr("%v", err)
 		}
-		m, err := model.New(model.NewConfig(hidden, act, loss), opts.Seed)
-		if err != nil {
-			return nil, hyper, usageErr("%v", err)
+		cfg := model.NewConfig(hidden, act, loss)
+		var m *model.Model
+		switch {
+		case opts.InitFrom != "":
+			if set("init") && !opts.ResetHead {
+				return nil, hyper, usageErr("--init applies only to a fresh output layer with --init-from: add --reset-head")
+			}
+			if m, err = opts.transfer(cfg, opts.Seed, init, key, set); err != nil {
+				return nil, hyper, err
+			}
+			opts.record.InitFrom = filepath.Base(opts.InitFrom)
+		case opts.ResetHead:
+			return nil, hyper, usageErr("--reset-head needs --init-from (a fresh model's output layer is fresh already)")
+		default:
+			if m, err = model.NewInit(cfg, opts.Seed, init); err != nil {
+				return nil, hyper, usageErr("%v", err)
+			}
+		}
+		opts.record.Init = init
+		if err := hyper.CheckFreeze(m.Config); err != nil {
+			return nil, hyper, usageErr("--freeze: %v", err)
 		}
 		return m, hyper, nil
 	}
@@ -167,13 +236,25 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 		}
 		h.BatchSize = opts.BatchSize
 	}
+	if err := opts.resumeHyper(&h, opts.Resume, set); err != nil {
+		return nil, hyper, err
+	}
 	if err := h.Validate(); err != nil {
 		return nil, hyper, usageErr("%v", err)
 	}
 	if ck.Epoch >= h.Epochs {
 		return nil, hyper, usageErr("%s already has %d epochs; ask for more with --epochs", opts.Resume, ck.Epoch)
 	}
+	opts.record.Init, opts.record.InitFrom = ck.Init, ck.InitFrom
 	return ck.Model, h, nil
+}
+
+// checkpointOf is what train saves: the model, its settings, the test accuracy of its last epoch
+// and the record of where its weights came from.
+func (opts *TrainOptions) checkpointOf(m *model.Model, h model.Hyper, testAccuracy float64) checkpoint.Checkpoint {
+	meta := opts.record
+	meta.Hyper, meta.TestAccuracy = h, testAccuracy
+	return checkpoint.Checkpoint{Model: m, Meta: meta}
 }
 
 func trainRun(opts *TrainOptions) error {
@@ -200,6 +281,9 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
+	if hyper.ValSplit >= train.N {
+		return usageErr("--val-split %d: the training set has only %d images", hyper.ValSplit, train.N)
+	}
 	for _, p := range safefile.RemoveStaleTemps(opts.Out) {
 		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", p)
 	}
@@ -222,8 +306,18 @@ func trainRun(opts *TrainOptions) error {
 		if opts.Resume != "" {
 			from = fmt.Sprintf(", resuming %s at epoch %d step %d", opts.Resume, m.Epoch+1, m.EpochStep)
 		}
-		fmt.Fprintf(io.Err, "training %s %s/%s on %s: %d train, %d test images, batch %d, lr %g, momentum %g%s\n",
-			m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name(), train.N, test.N, hyper.BatchSize, hyper.LR, hyper.Momentum, from)
+		images := fmt.Sprintf("%d train", train.N)
+		if hyper.ValSplit > 0 {
+			images = fmt.Sprintf("%d train, %d validation", train.N-hyper.ValSplit, hyper.ValSplit)
+		}
+		if opts.InitFrom != "" {
+			from = ", weights from " + opts.InitFrom
+			if opts.ResetHead {
+				from += " (output layer reset)"
+			}
+		}
+		fmt.Fprintf(io.Err, "training %s %s/%s on %s: %s, %d test images, batch %d, %s%s\n",
+			m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name(), images, test.N, hyper.BatchSize, describe(hyper), from)
 	}
 
 	ctx, cancel := context.WithCancel(orBackground(opts.Context))
@@ -231,7 +325,7 @@ func trainRun(opts *TrainOptions) error {
 	sig := watchSignals(opts.Signals, opts.Exit, cancel, io.Err, opts.Out)
 	defer sig.stop()
 
-	disp := &display{w: io.Err, quiet: opts.Quiet}
+	disp := &display{w: io.Err, quiet: opts.Quiet, showLR: hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0}
 	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper}
 	if !opts.Quiet && io.ErrIsTerminal {
 		tr.OnProgress = disp.progress
@@ -250,12 +344,16 @@ func trainRun(opts *TrainOptions) error {
 		}
 		if opts.CheckpointEvery > 0 && r.Epoch%opts.CheckpointEvery == 0 && r.Epoch < hyper.Epochs {
 			p := epochPath(opts.Out, r.Epoch)
-			ck := checkpoint.Checkpoint{Model: m, Meta: checkpoint.Meta{Hyper: hyper, TestAccuracy: r.TestAccuracy}}
-			if err := checkpoint.Save(p, ck, key); err != nil {
+			if err := checkpoint.Save(p, opts.checkpointOf(m, hyper, r.TestAccuracy), key); err != nil {
 				return withCode(exitModel, err, "")
 			}
 			lastSaved = p
 			pruneEpochs(opts.Out, opts.Keep)
+		}
+		if opts.SaveBest && r.Best {
+			if err := checkpoint.Save(bestPath(opts.Out), opts.checkpointOf(m, hyper, r.TestAccuracy), key); err != nil {
+				return withCode(exitModel, err, "")
+			}
 		}
 		return nil
 	}
@@ -265,8 +363,7 @@ func trainRun(opts *TrainOptions) error {
 	}
 	caught := sig.first()
 	save := func() error {
-		ck := checkpoint.Checkpoint{Model: m, Meta: checkpoint.Meta{Hyper: hyper, TestAccuracy: last.TestAccuracy}}
-		if err := checkpoint.Save(opts.Out, ck, key); err != nil {
+		if err := checkpoint.Save(opts.Out, opts.checkpointOf(m, hyper, last.TestAccuracy), key); err != nil {
 			return withCode(exitModel, err, "")
 		}
 		return nil
@@ -301,8 +398,15 @@ func trainRun(opts *TrainOptions) error {
 	if last.Epoch == 1 {
 		epochs = "epoch"
 	}
+	if tr.StoppedEarly {
+		fmt.Fprintf(io.Out, "stopped early after epoch %d: validation accuracy has not improved for %d epochs (best: epoch %d, %.2f%%)\n",
+			last.Epoch, hyper.Patience, m.Best.Epoch, 100*m.Best.Accuracy)
+	}
 	fmt.Fprintf(io.Out, "test accuracy %.2f%% after %d %s (%.1fs); model written to %s\n",
 		100*last.TestAccuracy, last.Epoch, epochs, time.Since(start).Seconds(), opts.Out)
+	if opts.SaveBest && m.Best.Epoch > 0 {
+		fmt.Fprintf(io.Out, "best validation accuracy %.2f%% at epoch %d; that model is in %s\n", 100*m.Best.Accuracy, m.Best.Epoch, bestPath(opts.Out))
+	}
 	return nil
 }
 

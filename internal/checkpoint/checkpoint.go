@@ -32,9 +32,10 @@ import (
 // The checkpoint is a safetensors file (https://github.com/huggingface/safetensors): an 8-byte
 // little-endian header length, a JSON header, then the raw little-endian float32 tensor bytes.
 // Tensors: fcN.weight (OC, C) and fcN.bias (OC) for layers N = 1…L, named as PyTorch names
-// nn.Linear attributes fc1…fcL, and fcN.weight.momentum / fcN.bias.momentum, SGD's momentum buffers.
-// The header's __metadata__ holds the keys below; tensors_sha256 is the SHA-256 of the whole data
-// section and is checked on load.
+// nn.Linear attributes fc1…fcL, and the optimizer's state for each: fcN.weight.momentum /
+// fcN.bias.momentum, SGD's momentum buffers, or fcN.weight.exp_avg, fcN.weight.exp_avg_sq, … Adam's
+// moments under PyTorch's names. The header's __metadata__ holds the keys below (and those of
+// optim.go); tensors_sha256 is the SHA-256 of the whole data section and is checked on load.
 
 // Format and FormatVersion identify dltrain checkpoints.
 const (
@@ -48,6 +49,10 @@ const (
 type Meta struct {
 	Hyper        model.Hyper
 	TestAccuracy float64 // after the last completed epoch; −1 if unknown
+	// Init is how the weights were first initialized, and InitFrom the base name of the checkpoint
+	// they were taken from (--init-from), if any; both for the record only.
+	Init     model.Init
+	InitFrom string
 }
 
 // Checkpoint is a model.Model with the training settings it was saved with.
@@ -82,10 +87,10 @@ func Encode(c Checkpoint) ([]byte, error) {
 		return nil, err
 	}
 	views := map[string]safetensors.TensorView{}
-	for _, t := range tensorSpecs(m.Config) {
-		src := m.Params
-		if t.momentum {
-			src = m.Velocity
+	for _, t := range tensorSpecs(m.Config, c.Hyper.Optimizer) {
+		src := vector(m, t.in)
+		if len(src) != m.Config.NumParams() {
+			return nil, fmt.Errorf("checkpoint: the model has no %s state for %s", c.Hyper.Optimizer, t.name)
 		}
 		tv, err := safetensors.NewTensorView(safetensors.F32, t.shape, F32Bytes(src[t.off:t.off+t.n]))
 		if err != nil {
@@ -107,10 +112,11 @@ func Encode(c Checkpoint) ([]byte, error) {
 		"seed":           strconv.FormatUint(m.Seed, 10),
 		"epochs":         strconv.Itoa(c.Hyper.Epochs),
 		"batch_size":     strconv.Itoa(c.Hyper.BatchSize),
-		"lr":             strconv.FormatFloat(float64(c.Hyper.LR), 'g', -1, 32),
-		"momentum":       strconv.FormatFloat(float64(c.Hyper.Momentum), 'g', -1, 32),
+		"lr":             ftoa(c.Hyper.LR),
+		"momentum":       ftoa(c.Hyper.Momentum),
 		"test_accuracy":  strconv.FormatFloat(c.TestAccuracy, 'g', -1, 64),
 	}
+	meta["format_version"] = putTraining(meta, c)
 	// The data section does not depend on the metadata, so hash it from a first pass.
 	first, err := safetensors.Serialize(views, meta)
 	if err != nil {
@@ -263,8 +269,9 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 	if md["format"] != Format {
 		return Checkpoint{}, fmt.Errorf("not a dltrain checkpoint (format %q, want %q)", md["format"], Format)
 	}
-	if md["format_version"] != FormatVersion {
-		return Checkpoint{}, fmt.Errorf("checkpoint format version %q, this build reads %q", md["format_version"], FormatVersion)
+	version := md["format_version"]
+	if version != FormatVersion && version != FormatVersion2 {
+		return Checkpoint{}, fmt.Errorf("checkpoint format version %q, this build reads %q and %q", version, FormatVersion, FormatVersion2)
 	}
 	sizes, err := model.ParseArch(md["arch"])
 	if err != nil {
@@ -305,6 +312,12 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 		}
 		floats[i] = v
 	}
+	h := model.Hyper{Epochs: int(ints[2]), BatchSize: int(ints[3]), LR: floats[0], Momentum: floats[1]}
+	var best model.Best
+	var c Checkpoint
+	if err := getTraining(md, version, &h, &best, &c); err != nil {
+		return Checkpoint{}, err
+	}
 	want, err := hex.DecodeString(md["tensors_sha256"])
 	if err != nil || len(want) != sha256.Size {
 		return Checkpoint{}, fmt.Errorf("metadata: bad tensors_sha256 %q", md["tensors_sha256"])
@@ -320,7 +333,7 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 		tensorSpec
 		tv safetensors.TensorView
 	}
-	specs := tensorSpecs(cfg)
+	specs := tensorSpecs(cfg, h.Optimizer)
 	slots := make([]slot, 0, len(specs))
 	for _, t := range specs {
 		tv, ok := st.Tensor(t.name)
@@ -346,16 +359,18 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 			}
 		}
 	}
-	m := &model.Model{Config: cfg, Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed}
+	m := &model.Model{Config: cfg, Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed, Best: best}
 	P := cfg.NumParams()
-	m.Params, m.Velocity = make([]float32, P), make([]float32, P)
+	// Only the vectors the file holds, so that decoding allocates no more than the file's tensors.
+	m.Params = make([]float32, P)
+	if h.Optimizer.IsAdam() {
+		m.ExpAvg, m.ExpAvgSq = make([]float32, P), make([]float32, P)
+	} else {
+		m.Velocity = make([]float32, P)
+	}
 	for _, s := range slots {
 		raw := s.tv.Data()
-		dst := m.Params
-		if s.momentum {
-			dst = m.Velocity
-		}
-		v := dst[s.off : s.off+s.n]
+		v := vector(m, s.in)[s.off : s.off+s.n]
 		for i := range v {
 			x := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
@@ -364,22 +379,30 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 			v[i] = x
 		}
 	}
-	h := model.Hyper{Epochs: int(ints[2]), BatchSize: int(ints[3]), LR: float32(floats[0]), Momentum: float32(floats[1])}
-	return Checkpoint{Model: m, Meta: Meta{Hyper: h, TestAccuracy: floats[2]}}, nil
+	c.Model, c.Hyper, c.TestAccuracy = m, h, floats[2]
+	return c, nil
 }
 
-// tensorSpec is one tensor of a checkpoint: its name, its shape, and the n floats at off in Params
-// (or in Velocity, for a momentum buffer) that it holds.
+// tensorSpec is one tensor of a checkpoint: its name, its shape, and the n floats at off in the
+// model's vector in (Params, or one of the optimizer's state vectors) that it holds.
 type tensorSpec struct {
-	name     string
-	shape    []uint64
-	off, n   int
-	momentum bool
+	name   string
+	shape  []uint64
+	off, n int
+	in     int
 }
 
-// tensorSpecs lists every tensor a checkpoint of cfg holds: per layer the weight and bias, each with
-// its momentum buffer.
-func tensorSpecs(cfg model.Config) []tensorSpec {
+// tensorSpecs lists every tensor a checkpoint of cfg trained with opt holds: per layer the weight and
+// bias, each followed by its optimizer state (SGD's momentum, or Adam's exp_avg and exp_avg_sq).
+func tensorSpecs(cfg model.Config, opt model.Optimizer) []tensorSpec {
+	type stateTensor struct {
+		suffix string
+		in     int
+	}
+	state := []stateTensor{{momentumSuffix, inVelocity}}
+	if opt.IsAdam() {
+		state = []stateTensor{{expAvgSuffix, inExpAvg}, {expAvgSqSuffix, inExpAvgSq}}
+	}
 	wOff, bOff, _ := cfg.Layout()
 	var specs []tensorSpec
 	for l := range cfg.Layers() {
@@ -389,8 +412,11 @@ func tensorSpecs(cfg model.Config) []tensorSpec {
 			{name: TensorName(l, true), shape: []uint64{uint64(out)}, off: bOff[l], n: out},
 		} {
 			specs = append(specs, t)
-			t.name, t.momentum = t.name+momentumSuffix, true
-			specs = append(specs, t)
+			for _, st := range state {
+				s := t
+				s.name, s.in = t.name+st.suffix, st.in
+				specs = append(specs, s)
+			}
 		}
 	}
 	return specs

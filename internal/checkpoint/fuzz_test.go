@@ -15,6 +15,10 @@ func FuzzDecode(f *testing.F) {
 	good, _ := Encode(Checkpoint{Model: m, Meta: Meta{Hyper: model.Hyper{Epochs: 1, BatchSize: 100, LR: 0.01, Momentum: 0.9}}})
 	f.Add(good)
 	f.Add(good[:len(good)/2])
+	m.ExpAvg, m.ExpAvgSq = make([]float32, len(m.Params)), make([]float32, len(m.Params))
+	adam, _ := Encode(Checkpoint{Model: m, Meta: Meta{Hyper: model.Hyper{Epochs: 1, BatchSize: 100, LR: 1e-3, Optimizer: model.Adam,
+		Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, ValSplit: 10}}})
+	f.Add(adam)
 	f.Add([]byte("\x02\x00\x00\x00\x00\x00\x00\x00{}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Decode(b)

@@ -159,9 +159,19 @@ func (*Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int) {
 	s[1] += float32(correct)
 }
 
-// SGDMomentum: v = μ·v + g; p −= lr·v.
-func (*Backend) SGDMomentum(params, velocity, grads ops.Tensor, lr, mu float32, N int) {
-	ref.SGDMomentum(f32(params), f32(velocity), f32(grads), lr, mu, N)
+// SetScalars stores vals at the start of dst: on the CPU every op has finished when the next starts.
+func (*Backend) SetScalars(dst ops.Tensor, vals []float32) {
+	copy(f32(dst)[:len(vals)], vals)
+}
+
+// SGD: PyTorch's SGD, its scalars read from hyper (ref.SGD).
+func (*Backend) SGD(params, velocity, grads, hyper ops.Tensor, nesterov bool, N int) {
+	ref.SGD(f32(params), f32(velocity), f32(grads), f32(hyper), nesterov, N)
+}
+
+// Adam: PyTorch's Adam or AdamW, its scalars read from hyper (ref.Adam).
+func (*Backend) Adam(params, expAvg, expAvgSq, grads, hyper ops.Tensor, decoupled bool, N int) {
+	ref.Adam(f32(params), f32(expAvg), f32(expAvgSq), f32(grads), f32(hyper), decoupled, N)
 }
 
 // Sync is a no-op on the CPU.

@@ -7,11 +7,13 @@ package cuda
 // its launch geometry (kernels.Entry.Grid) and checks the launch; the large GEMMs go to cuBLAS.
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
+	"gorgonia.org/cu"
 
 	"github.com/dltrain/dltrain/internal/kernels"
 	"github.com/dltrain/dltrain/internal/mnist"
@@ -149,7 +151,44 @@ func (b *Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int)
 	b.launch(kernels.MSE, B, ptr(dout), ptr(stats), ptr(out), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
 }
 
-// SGDMomentum launches sgd_momentum over all N parameters.
-func (b *Backend) SGDMomentum(params, velocity, grads ops.Tensor, lr, mu float32, N int) {
-	b.launch(kernels.SGDMomentum, N, ptr(params), ptr(velocity), ptr(grads), uint64(N), f32bits(lr), f32bits(mu))
+// SetScalars writes each value with an asynchronous 4-byte memset on the backend's stream: the value
+// travels in the call itself, so nothing waits for the GPU and no host buffer must outlive the call,
+// and the write is ordered between the ops (or graph replays) queued before and after it. Issued while
+// a step is being recorded it would become part of the graph with its value frozen, so it fails then.
+func (b *Backend) SetScalars(dst ops.Tensor, vals []float32) {
+	if b.err != nil {
+		return
+	}
+	d := dev(dst)
+	if len(vals) > d.n {
+		b.fail(fmt.Errorf("cuda: SetScalars of %d values into %d", len(vals), d.n))
+		return
+	}
+	if b.capturing {
+		b.fail(errors.New("cuda: SetScalars inside a recorded step would freeze its values"))
+		return
+	}
+	for i, v := range vals {
+		if err := cu.MemsetD32Async(d.ptr+cu.DevicePtr(4*i), uint(math.Float32bits(v)), 1, b.stream); err != nil {
+			b.fail(fmt.Errorf("cuda: SetScalars: %v", err))
+			return
+		}
+	}
+}
+
+// SGD launches sgd over N parameters; lr, μ and λ are read from hyper on the device.
+func (b *Backend) SGD(params, velocity, grads, hyper ops.Tensor, nesterov bool, N int) {
+	b.launch(kernels.SGD, N, ptr(params), ptr(velocity), ptr(grads), ptr(hyper), uint64(N), flag(nesterov))
+}
+
+// Adam launches adam over N parameters; its scalars are read from hyper on the device.
+func (b *Backend) Adam(params, expAvg, expAvgSq, grads, hyper ops.Tensor, decoupled bool, N int) {
+	b.launch(kernels.Adam, N, ptr(params), ptr(expAvg), ptr(expAvgSq), ptr(grads), ptr(hyper), uint64(N), flag(decoupled))
+}
+
+func flag(v bool) uint64 {
+	if v {
+		return 1
+	}
+	return 0
 }

@@ -44,6 +44,8 @@ func TestGPUProfile(t *testing.T) {
 	dw2, db2 := up(t, g, opstest.Randn(rng, 10*H)), up(t, g, opstest.Randn(rng, 10))
 	np := H*784 + H + 10*H + 10
 	p, v, gr := up(t, g, opstest.Randn(rng, np)), up(t, g, opstest.Randn(rng, np)), up(t, g, opstest.Randn(rng, np))
+	v2 := up(t, g, make([]float32, np))
+	hy := up(t, g, opstest.Hyper(0.001, 0.9, 0, 0.9, 0.999, 1e-8, 1))
 	stats := up(t, g, []float32{0, 0})
 
 	// inGraph returns µs per call of op, replayed inside a graph.
@@ -122,7 +124,8 @@ func TestGPUProfile(t *testing.T) {
 		{"act_backward relu 100×128", func() { g.ActivationBackward(dh, dh, h, ops.ReLU, B*H) }},
 		{"sgemm dW1 128×784×100 (TN)", func() { g.gemm(true, false, H, 784, B, dev(dh), H, dev(x), 784, dev(dw1), 784) }},
 		{"grad_sums db1 (bias only) 100×128", func() { g.launch(kernels.GradSums, H, 0, ptr(db1), ptr(dh), 0, B, 0, H) }},
-		{"sgd_momentum 101770", func() { g.SGDMomentum(p, v, gr, 0.001, 0.9, np) }},
+		{"sgd 101770", func() { g.SGD(p, v, gr, hy, false, np) }},
+		{"adam 101770, not in the seed step", func() { g.Adam(p, v, v2, gr, hy, false, np) }},
 		// Experiments: the small-layer kernels at the first layer's shapes, where cuBLAS is used.
 		{"linear_small 100×128×784 + relu, not in the step (experiment)", func() {
 			g.launch(kernels.LinearSmall, B*H, ptr(h), ptr(x), ptr(w1), ptr(b1), B, 784, H, uint64(ops.ReLU))
@@ -159,6 +162,10 @@ func TestGPUProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := net.SetOptimizer(model.Hyper{Momentum: 0.9}); err != nil {
+		t.Fatal(err)
+	}
+	net.SetStep(0.01, 1)
 	if err := net.Load(m); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +173,7 @@ func TestGPUProfile(t *testing.T) {
 		net.Forward(d, 0, B)
 		net.Loss(d, 0, B)
 		net.Backward(B)
-		net.Update(0.01, 0.9)
+		net.Update()
 	}
 	tg, err := inGraph(step)
 	if err != nil {
@@ -201,6 +208,7 @@ func largeBatchProfile(t *testing.T, g *Backend, b *strings.Builder) {
 	w3, b3, z, dz := T(K*H), T(K), T(B*K), T(B*K)
 	dh, np := T(B*H), H*784+H+H*H+H+K*H+K
 	p, v, gr := T(np), T(np), T(np)
+	hy := up(t, g, opstest.Hyper(0.001, 0.9, 0, 0.9, 0.999, 1e-8, 1))
 	stats := up(t, g, []float32{0, 0})
 	steps := []struct {
 		name string
@@ -222,7 +230,7 @@ func largeBatchProfile(t *testing.T, g *Backend, b *strings.Builder) {
 		{"grad_sums db2 (bias only) 4096 cols", func() { g.launch(kernels.GradSums, H, 0, ptr(b2), ptr(dh), 0, uint64(B), 0, uint64(H)) }},
 		{"sgemm dh 4096×4096×4096 (NN)", func() { g.gemm(false, false, B, H, H, dh, H, w2, H, h1, H) }},
 		{"sgemm dW1 4096×784×4096 (TN)", func() { g.gemm(true, false, H, 784, B, dh, H, x, 784, w1, 784) }},
-		{"sgd_momentum", func() { g.SGDMomentum(p, v, gr, 0.001, 0.9, np) }},
+		{"sgd", func() { g.SGD(p, v, gr, hy, false, np) }},
 	}
 	fmt.Fprintf(b, "\n| op (784-4096-4096-10, batch 4096) | µs launched plainly |\n|---|---|\n")
 	for _, o := range steps {

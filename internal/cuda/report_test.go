@@ -132,6 +132,10 @@ func largeBatch(t *testing.T, g *Backend, train *mnist.Set) (lbResult, float64) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := net.SetOptimizer(model.Hyper{Momentum: 0.9}); err != nil {
+		t.Fatal(err)
+	}
+	net.SetStep(0.01, 1)
 	if err := net.Load(m); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +148,7 @@ func largeBatch(t *testing.T, g *Backend, train *mnist.Set) (lbResult, float64) 
 		net.Forward(d, start, B)
 		net.Loss(d, start, B)
 		net.Backward(B)
-		net.Update(0.01, 0.9)
+		net.Update()
 	}
 	for i := range 3 {
 		step(i)

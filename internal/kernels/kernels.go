@@ -70,12 +70,16 @@ var (
 	// InputGrad computes dinp = dout·weight, the first product of MatmulBackward (ref.Gemm, NN).
 	InputGrad = Entry{Module: "input_grad", Name: "input_grad", Params: []string{"dinp", "dout", "weight", "rows", "cols", "oc"},
 		Block: 256, Twin: ref.Gemm}
-	SGDMomentum = Entry{Module: "sgd", Name: "sgd_momentum", Params: []string{"params", "velocity", "grads", "n", "lr", "mu"},
-		Block: 256, MaxGrid: 1024, Twin: ref.SGDMomentum[float32]}
+	// SGD and Adam read their scalars from the hyper tensor (ops.Hyper*), so a replayed step sees
+	// each step's learning rate and bias corrections.
+	SGD = Entry{Module: "sgd", Name: "sgd", Params: []string{"params", "velocity", "grads", "hyper", "n", "nesterov"},
+		Block: 256, MaxGrid: 1024, Twin: ref.SGD[float32]}
+	Adam = Entry{Module: "adam", Name: "adam", Params: []string{"params", "exp_avg", "exp_avg_sq", "grads", "hyper", "n", "decoupled"},
+		Block: 256, MaxGrid: 1024, Twin: ref.Adam[float32]}
 )
 
 // All lists every entry.
-var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, LinearSmall, InputGrad, SGDMomentum}
+var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, LinearSmall, InputGrad, SGD, Adam}
 
 // Grid returns the number of blocks for n work items: ceil(n / Per) (Per defaults to Block), or 1 for
 // single-block kernels, at most MaxGrid when that is set; 0 when there is no work.

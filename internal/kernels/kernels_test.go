@@ -81,8 +81,9 @@ func TestGrid(t *testing.T) {
 		{GradSums, 10 * 129, 41},
 		{SoftmaxCE, 4096, 1},
 		{Advance, 1, 1},
-		{SGDMomentum, 101770, 398},
-		{SGDMomentum, 1 << 30, 1024},
+		{SGD, 101770, 398},
+		{SGD, 1 << 30, 1024},
+		{Adam, 636010, 1024},
 	} {
 		if got := c.e.Grid(c.n); got != c.want {
 			t.Errorf("%s.Grid(%d) = %d, want %d", c.e.Name, c.n, got, c.want)

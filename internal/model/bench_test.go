@@ -18,6 +18,8 @@ func BenchmarkTrainStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	net.SetOptimizer(model.Hyper{Momentum: 0.9})
+	net.SetStep(0.01, 1)
 	net.Load(m)
 	d, _ := be.Resident(train)
 	be.SetOrder(d, model.EpochOrder(1, 1, train.N, nil))
@@ -28,7 +30,7 @@ func BenchmarkTrainStep(b *testing.B) {
 		net.Forward(d, start, 100)
 		net.Loss(d, start, 100)
 		net.Backward(100)
-		net.Update(0.01, 0.9)
+		net.Update()
 	}
 	b.ReportMetric(float64(b.Elapsed().Seconds())/float64(b.N)*600, "s/epoch")
 }
@@ -42,6 +44,8 @@ func TestTrainStepAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	net.SetOptimizer(model.Hyper{Momentum: 0.9})
+	net.SetStep(0.01, 1)
 	net.Load(m)
 	d, _ := be.Resident(train)
 	be.SetOrder(d, model.EpochOrder(1, 1, train.N, nil))
@@ -49,12 +53,30 @@ func TestTrainStepAllocatesNothing(t *testing.T) {
 		net.Forward(d, 0, 100)
 		net.Loss(d, 0, 100)
 		net.Backward(100)
-		net.Update(0.01, 0.9)
+		net.Update()
 	}
 	for range 5 {
 		step()
 	}
 	if a := testing.AllocsPerRun(50, step); a != 0 {
 		t.Fatalf("a training step allocates %v times, want 0", a)
+	}
+	// AdamW with fc1 frozen, its scalars changing at every step.
+	h := adamHyper(1)
+	h.Freeze.Add(0)
+	if err := net.SetOptimizer(h); err != nil {
+		t.Fatal(err)
+	}
+	k := 0
+	adam := func() {
+		k++
+		net.SetStep(1e-3/float64(k), k)
+		step()
+	}
+	for range 5 {
+		adam()
+	}
+	if a := testing.AllocsPerRun(50, adam); a != 0 {
+		t.Fatalf("an AdamW step allocates %v times, want 0", a)
 	}
 }

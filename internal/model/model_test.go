@@ -86,7 +86,7 @@ func trainSubset(t testing.TB, cfg model.Config, epochs int, seed uint64) (*mode
 	return trainSubsetLR(t, cfg, epochs, seed, 0.01)
 }
 
-func trainSubsetLR(t testing.TB, cfg model.Config, epochs int, seed uint64, lr float32) (*model.Model, []model.EpochResult) {
+func trainSubsetLR(t testing.TB, cfg model.Config, epochs int, seed uint64, lr float64) (*model.Model, []model.EpochResult) {
 	t.Helper()
 	train, test := subset(t)
 	m, err := model.New(cfg, seed)

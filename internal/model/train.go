@@ -1,9 +1,8 @@
 package model
 
 import (
-	"github.com/dltrain/dltrain/internal/ops"
-
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,27 +10,93 @@ import (
 	"time"
 
 	"github.com/dltrain/dltrain/internal/mnist"
+	"github.com/dltrain/dltrain/internal/ops"
+	"github.com/dltrain/dltrain/internal/schedule"
 )
 
-// Hyper holds the optimization settings.
+// Hyper holds the optimization settings. The zero value of each field added after the first release
+// (Optimizer and below) is the old behaviour: SGD, no weight decay, a constant rate, no validation.
 type Hyper struct {
 	Epochs    int     // train until this many epochs are complete (counting epochs already in the model)
 	BatchSize int     // rows per step; the last batch of an epoch may be smaller
-	LR        float32 // SGD learning rate
-	Momentum  float32 // SGD momentum μ
+	LR        float64 // the base learning rate (the peak of a onecycle schedule)
+	Momentum  float64 // μ of SGD and Nesterov
+
+	Optimizer Optimizer
+	// WeightDecay is λ: coupled L2 (added to the gradient) for SGD, Nesterov and Adam, decoupled for
+	// AdamW, as in PyTorch.
+	WeightDecay float64
+	// Beta1, Beta2 and Eps are Adam's and AdamW's (DefaultBeta1, DefaultBeta2, DefaultEps).
+	Beta1, Beta2, Eps float64
+	// Schedule sets the learning rate of each step from LR (schedule.Params.LR).
+	Schedule schedule.Params
+	// ValSplit holds that many training images out for validation (Split), evaluated every epoch;
+	// the best validation epoch is tracked in Model.Best.
+	ValSplit int
+	// Patience stops training after this many epochs without a better validation accuracy (0: never).
+	Patience int
+	// Freeze names the layers whose parameters and optimizer state stay as they are.
+	Freeze LayerSet
 }
 
-// Validate checks the settings.
+// Validate checks the settings on their own (Check adds what depends on the model and data).
 func (h Hyper) Validate() error {
 	switch {
 	case h.Epochs < 1:
 		return fmt.Errorf("model: epochs %d, want ≥ 1", h.Epochs)
 	case h.BatchSize < 1 || h.BatchSize > 1<<16:
 		return fmt.Errorf("model: batch size %d, want 1..65536", h.BatchSize)
-	case !(h.LR > 0) || math.IsInf(float64(h.LR), 0):
+	case !(h.LR > 0) || !finite32(h.LR):
 		return fmt.Errorf("model: learning rate %v, want > 0", h.LR)
 	case !(h.Momentum >= 0 && h.Momentum < 1):
 		return fmt.Errorf("model: momentum %v, want 0 ≤ μ < 1", h.Momentum)
+	case h.Optimizer < SGD || h.Optimizer > AdamW:
+		return fmt.Errorf("model: unknown optimizer %d", int(h.Optimizer))
+	case h.Optimizer == Nesterov && h.Momentum == 0:
+		return errors.New("model: nesterov needs a momentum > 0 (as PyTorch does)")
+	case !(h.WeightDecay >= 0) || !finite32(h.WeightDecay):
+		return fmt.Errorf("model: weight decay %v, want ≥ 0", h.WeightDecay)
+	case h.Optimizer.IsAdam() && !(h.Beta1 >= 0 && h.Beta1 < 1 && h.Beta2 >= 0 && h.Beta2 < 1):
+		return fmt.Errorf("model: Adam's betas %v, %v, want each in [0, 1)", h.Beta1, h.Beta2)
+	case h.Optimizer.IsAdam() && (!(h.Eps >= 0) || !finite32(h.Eps)):
+		return fmt.Errorf("model: Adam's eps %v, want ≥ 0", h.Eps)
+	case h.ValSplit < 0:
+		return fmt.Errorf("model: validation split %d, want ≥ 0", h.ValSplit)
+	case h.Patience < 0:
+		return fmt.Errorf("model: patience %d, want ≥ 0", h.Patience)
+	case h.Patience > 0 && h.ValSplit == 0:
+		return errors.New("model: patience needs a validation split")
+	}
+	if err := h.Schedule.Validate(h.LR); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	return nil
+}
+
+// Check validates the settings against a model configuration and a training set of n images.
+func (h Hyper) Check(cfg Config, n int) error {
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	if h.ValSplit >= n {
+		return fmt.Errorf("model: validation split %d leaves nothing of the %d training images to train on", h.ValSplit, n)
+	}
+	return h.CheckFreeze(cfg)
+}
+
+// CheckFreeze refuses frozen layers that cfg does not have, and freezing all of them.
+func (h Hyper) CheckFreeze(cfg Config) error {
+	all := true
+	for l := range maxLayerSet {
+		if h.Freeze.Has(l) && l >= cfg.Layers() {
+			return fmt.Errorf("model: cannot freeze fc%d: %s has %d layers (fc1…fc%d)", l+1, cfg.Arch(), cfg.Layers(), cfg.Layers())
+		}
+		if l < cfg.Layers() && !h.Freeze.Has(l) {
+			all = false
+		}
+	}
+	if all {
+		return fmt.Errorf("model: every layer of %s is frozen; nothing would train", cfg.Arch())
 	}
 	return nil
 }
@@ -45,7 +110,9 @@ type Progress struct {
 	SamplesPerSecond float64
 }
 
-// EpochResult is what one epoch produced; its JSON form is the --metrics line format.
+// EpochResult is what one epoch produced; its JSON form is the --metrics line format. The keys of
+// the first release come first and keep their meaning; lr is always there, val_loss and val_accuracy
+// when the run holds out a validation set.
 type EpochResult struct {
 	Epoch            int     `json:"epoch"`
 	TrainLoss        float64 `json:"train_loss"`
@@ -54,6 +121,29 @@ type EpochResult struct {
 	TestAccuracy     float64 `json:"test_accuracy"`
 	Seconds          float64 `json:"seconds"`
 	SamplesPerSecond float64 `json:"samples_per_second"`
+	// LR is the learning rate of the epoch's last step (PyTorch's get_last_lr() before the last
+	// scheduler step).
+	LR float64 `json:"lr"`
+	// ValLoss and ValAccuracy are the held-out set's scores, when Validated.
+	ValLoss     float64 `json:"val_loss"`
+	ValAccuracy float64 `json:"val_accuracy"`
+	Validated   bool    `json:"-"`
+	// Best marks the best validation epoch so far (Model.Best now points at it).
+	Best bool `json:"-"`
+}
+
+// MarshalJSON writes the metrics line, leaving out the validation keys when there is no validation.
+func (r EpochResult) MarshalJSON() ([]byte, error) {
+	type line EpochResult // no methods: the default encoding
+	if r.Validated {
+		return json.Marshal(line(r))
+	}
+	type plain struct {
+		line
+		ValLoss     float64 `json:"val_loss,omitempty"`
+		ValAccuracy float64 `json:"val_accuracy,omitempty"`
+	}
+	return json.Marshal(plain{line: line(r)})
 }
 
 // DivergedError reports a NaN or Inf training loss.
@@ -84,6 +174,9 @@ type Trainer struct {
 	NoGraphs bool
 	// GraphErr is why replay was not used on a backend that offers it, if it failed to record.
 	GraphErr error
+	// StoppedEarly is set when Run stopped before Hyper.Epochs because the validation accuracy had
+	// not improved for Hyper.Patience epochs; Model.Best holds the best epoch.
+	StoppedEarly bool
 }
 
 // shuffleStream separates the shuffle RNG from the initialization RNG of the same seed.
@@ -105,9 +198,13 @@ func EpochOrder(seed uint64, epoch, n int, order []int32) []int32 {
 const evalBatch = 1000
 
 // Run trains from the model's current position (Epoch, EpochStep) until Hyper.Epochs are complete,
-// evaluating on test after every epoch. It stops between steps when ctx is cancelled and returns ctx's
-// error; the model then holds the weights, momentum and position of the last complete step, so saving
-// and resuming it continues exactly where it stopped.
+// evaluating on the held-out validation images (Hyper.ValSplit) and on test after every epoch. It
+// stops between steps when ctx is cancelled and returns ctx's error; the model then holds the weights,
+// optimizer state and position of the last complete step, so saving and resuming it continues exactly
+// where it stopped. With Hyper.Patience it may stop early (StoppedEarly) and return nil.
+//
+// Each step's learning rate comes from Hyper.Schedule at the step's position in the run, (epoch −
+// 1)·steps per epoch + step, so a resumed run follows the same schedule.
 func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 	h, m, be := t.Hyper, t.Model, t.Backend
 	if err := h.Validate(); err != nil {
@@ -116,8 +213,21 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 	if train.N == 0 || test.N == 0 {
 		return errors.New("model: empty training or test set")
 	}
+	if err := h.Check(m.Config, train.N); err != nil {
+		return err
+	}
+	var val *mnist.Set
+	if h.ValSplit > 0 {
+		var err error
+		if train, val, err = Split(train, h.ValSplit, m.Seed); err != nil {
+			return err
+		}
+	}
 	net, err := NewNet(be, m.Config, max(h.BatchSize, min(evalBatch, test.N)))
 	if err != nil {
+		return err
+	}
+	if err := net.SetOptimizer(h); err != nil {
 		return err
 	}
 	if err := net.Load(m); err != nil {
@@ -130,6 +240,12 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 	dtest, err := be.Resident(test)
 	if err != nil {
 		return err
+	}
+	var dval ops.Data
+	if val != nil {
+		if dval, err = be.Resident(val); err != nil {
+			return err
+		}
 	}
 	every := t.ProgressEvery
 	if every <= 0 {
@@ -150,12 +266,15 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 		}
 		net.ResetStats()
 		t0 := time.Now()
+		var lr float64
 		for s := first; s < steps; s++ {
 			if err := ctx.Err(); err != nil {
 				return t.stop(net, err)
 			}
 			start := s * h.BatchSize
 			B := min(h.BatchSize, train.N-start)
+			lr = h.Schedule.LR(h.LR, (epoch-1)*steps+s, steps, h.Epochs)
+			net.SetStep(lr, m.Step+1)
 			if err := r.step(start, B); err != nil {
 				return err
 			}
@@ -190,21 +309,65 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 			return err
 		}
 		m.Epoch, m.EpochStep = epoch, 0
+		// After a mid-epoch resume, the training figures cover the samples this run saw.
+		seen := float64(train.N - first*h.BatchSize)
+		res := EpochResult{Epoch: epoch, TrainLoss: loss / seen, TrainAccuracy: float64(correct) / seen,
+			Seconds: secs, SamplesPerSecond: seen / secs, LR: lr}
+		if dval != nil {
+			ev, err := net.Evaluate(dval)
+			if err != nil {
+				return err
+			}
+			res.ValLoss, res.ValAccuracy, res.Validated = ev.Loss, ev.Accuracy, true
+			if b := m.Best; b.Epoch == 0 || ev.Accuracy > b.Accuracy || (ev.Accuracy == b.Accuracy && ev.Loss < b.Loss) {
+				m.Best, res.Best = Best{Epoch: epoch, Accuracy: ev.Accuracy, Loss: ev.Loss}, true
+			}
+		}
 		ev, err := net.Evaluate(dtest)
 		if err != nil {
 			return err
 		}
-		// After a mid-epoch resume, the training figures cover the samples this run saw.
-		seen := float64(train.N - first*h.BatchSize)
-		res := EpochResult{Epoch: epoch, TrainLoss: loss / seen, TrainAccuracy: float64(correct) / seen,
-			TestLoss: ev.Loss, TestAccuracy: ev.Accuracy, Seconds: secs, SamplesPerSecond: seen / secs}
+		res.TestLoss, res.TestAccuracy = ev.Loss, ev.Accuracy
 		if t.OnEpoch != nil {
 			if err := t.OnEpoch(res); err != nil {
 				return err
 			}
 		}
+		if h.Patience > 0 && epoch-m.Best.Epoch >= h.Patience && epoch < h.Epochs {
+			t.StoppedEarly = true
+			return nil
+		}
 	}
 	return nil
+}
+
+// valStream separates the validation split's RNG from the initialization and shuffle RNGs.
+const valStream = 0x76616c6964 // "valid"
+
+// Split holds n images of s out for validation: a permutation of 0..N−1 is drawn from a PCG seeded by
+// (seed, "valid"), its last n entries are the validation images and the others the training images,
+// each set kept in the original order of s. The same seed always gives the same split, and the split
+// does not depend on the number of epochs or on the batch size. The pixels are copied.
+func Split(s *mnist.Set, n int, seed uint64) (train, val *mnist.Set, err error) {
+	if n < 1 || n >= s.N {
+		return nil, nil, fmt.Errorf("model: cannot hold out %d of %d training images for validation", n, s.N)
+	}
+	perm := rand.New(rand.NewPCG(seed, valStream)).Perm(s.N)
+	held := make([]bool, s.N)
+	for _, i := range perm[s.N-n:] {
+		held[i] = true
+	}
+	pick := func(want bool, k int) *mnist.Set {
+		out := &mnist.Set{Images: make([]uint8, 0, k*mnist.Pixels), Labels: make([]uint8, 0, k), N: k}
+		for i := range s.N {
+			if held[i] == want {
+				out.Images = append(out.Images, s.Images[i*mnist.Pixels:(i+1)*mnist.Pixels]...)
+				out.Labels = append(out.Labels, s.Labels[i])
+			}
+		}
+		return out
+	}
+	return pick(false, s.N-n), pick(true, n), nil
 }
 
 // stop saves the weights of the last complete step into the model before returning err.
@@ -238,11 +401,10 @@ func newReplayer(t *Trainer, net *Net, d ops.Data) *replayer {
 }
 
 func (r *replayer) plain(start, B int) {
-	h := r.t.Hyper
 	r.net.Forward(r.d, start, B)
 	r.net.Loss(r.d, start, B)
 	r.net.Backward(B)
-	r.net.Update(h.LR, h.Momentum)
+	r.net.Update()
 }
 
 func (r *replayer) step(start, B int) error {

@@ -43,7 +43,7 @@ type Data interface {
 //
 // Overwrite or accumulate: every op here overwrites its outputs (dweight and dbias included: each
 // parameter is used once per step, so there is nothing to accumulate), except that the loss ops add
-// into stats.
+// into stats and the optimizer ops update their parameters and state in place.
 type Backend interface {
 	// Name is "cpu" or "cuda".
 	Name() string
@@ -83,11 +83,67 @@ type Backend interface {
 	// writes dout = 2(out − onehot)/(B·K) and adds Σ_rows mean_k (out − onehot)² to stats[0] and the
 	// correct count to stats[1].
 	MSE(dout, stats, out Tensor, d Data, start, B, K int)
-	// SGDMomentum updates N parameters with PyTorch's SGD: v = μ·v + g; p −= lr·v.
-	SGDMomentum(params, velocity, grads Tensor, lr, mu float32, N int)
+	// SetScalars writes vals into dst[0 : len(vals)], in order with the ops queued before and after it
+	// and without waiting for them; vals is read before it returns. It is how the host hands the
+	// optimizer ops their per-step scalars (see Hyper below). It must not be issued inside a step
+	// being recorded (Graphs.Record): the recording would freeze its values.
+	SetScalars(dst Tensor, vals []float32)
+	// SGD updates N parameters with PyTorch's SGD (torch.optim.SGD, dampening 0), its scalars read
+	// from hyper (HyperLen floats: HyperLR, HyperMomentum, HyperWeightDecay):
+	//
+	//	g' = g + λ·p        (coupled L2, only when λ ≠ 0)
+	//	v  = μ·v + g'
+	//	d  = g' + μ·v  if nesterov, else v
+	//	p  = p − lr·d
+	//
+	// Every product and sum is rounded to float32 on its own, in this order (no FMA), so that every
+	// backend gives the same bits. With μ = 0, v = g' (PyTorch keeps no buffer then; the result is
+	// the same).
+	SGD(params, velocity, grads, hyper Tensor, nesterov bool, N int)
+	// Adam updates N parameters with PyTorch's Adam (torch.optim.Adam, amsgrad off), or AdamW when
+	// decoupled (torch.optim.AdamW), its scalars read from hyper (HyperStepSize, HyperBias2Sqrt,
+	// HyperDecay, HyperWeightDecay, HyperBeta1 … HyperEps), expAvg and expAvgSq being its first and
+	// second moments m and v:
+	//
+	//	p  = p·(1 − lr·λ)                      (AdamW: decoupled weight decay, HyperDecay)
+	//	g' = g + λ·p                           (Adam: coupled L2, only when λ ≠ 0)
+	//	m  = β1·m + (1 − β1)·g'
+	//	v  = β2·v + ((1 − β2)·g')·g'
+	//	p  = p − (s·m) / (√v / √(1 − β2^t) + ε),   s = lr / (1 − β1^t)
+	//
+	// with t the Adam step (1 for the first update). ε is added after the bias correction of √v, as
+	// PyTorch places it. Each operation is rounded to float32 on its own (√ and ÷ correctly rounded).
+	Adam(params, expAvg, expAvgSq, grads, hyper Tensor, decoupled bool, N int)
 	// Sync waits for queued work to finish (a no-op on the CPU).
 	Sync() error
 }
+
+// The optimizer's scalars: the layout of the hyper tensor (HyperLen floats) that SGD and Adam read.
+//
+// The optimizer ops take their scalars from device memory rather than from their arguments because a
+// training step replayed as a CUDA graph (Graphs) re-runs its kernels with the arguments they had when
+// it was recorded, while the learning rate (under a schedule) and Adam's bias corrections change at
+// every step. So the host computes each scalar in float64, as PyTorch computes it in Python, rounds it
+// once to float32, and writes the values that changed with SetScalars before the step is run or
+// replayed: on CUDA an asynchronous 4-byte memset per value on the step's stream, which neither waits
+// for the GPU nor is part of the recording; on the CPU a plain store. The values that change per step
+// come first, so one SetScalars call covers them; the constants of a run are written once.
+const (
+	HyperLR            = iota // lr, this step's learning rate (SGD)
+	HyperStepSize             // Adam: s = lr / (1 − β1^t)
+	HyperBias2Sqrt            // Adam: √(1 − β2^t)
+	HyperDecay                // AdamW: 1 − lr·λ
+	HyperMomentum             // SGD: μ
+	HyperWeightDecay          // λ (coupled for SGD and Adam, 0 for none; AdamW uses HyperDecay)
+	HyperBeta1                // Adam: β1
+	HyperOneMinusBeta1        // Adam: 1 − β1 (computed in float64, then rounded)
+	HyperBeta2                // Adam: β2
+	HyperOneMinusBeta2        // Adam: 1 − β2
+	HyperEps                  // Adam: ε
+	HyperLen                  // the hyper tensor's length
+	// HyperPerStep is how many leading values can change from one step to the next.
+	HyperPerStep = HyperDecay + 1
+)
 
 // Graphs is implemented by backends that can record the ops of one training step once and replay
 // them at a fraction of the launch cost (CUDA graphs). A recorded step's parameters are fixed, so while

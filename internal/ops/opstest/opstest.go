@@ -161,7 +161,9 @@ func Run(t *testing.T, be ops.Backend, tol Tolerance) {
 	c.matmulBackward()
 	c.activationBackward()
 	c.losses()
+	c.setScalars()
 	c.sgd()
+	c.adam()
 	if err := be.Sync(); err != nil {
 		t.Fatalf("%s: Sync after the checks: %v", be.Name(), err)
 	}
@@ -442,15 +444,89 @@ func (c *checker) losses() {
 	}
 }
 
-// sgd: the momentum update, exactly, at every elementwise size.
+// Hyper returns the optimizer scalars (the ops.Hyper* layout) of an update at learning rate lr with
+// momentum mu, weight decay wd and Adam's β1, β2, ε at its step t (from 1), computed as the training
+// loop computes them: in float64, rounded once.
+func Hyper(lr, mu, wd, beta1, beta2, eps float64, t int) []float32 {
+	h := make([]float32, ops.HyperLen)
+	s, bc2, decay := ref.AdamScalars(lr, beta1, beta2, wd, t)
+	for i, v := range map[int]float64{ops.HyperLR: lr, ops.HyperStepSize: s, ops.HyperBias2Sqrt: bc2, ops.HyperDecay: decay,
+		ops.HyperMomentum: mu, ops.HyperWeightDecay: wd, ops.HyperBeta1: beta1, ops.HyperOneMinusBeta1: 1 - beta1,
+		ops.HyperBeta2: beta2, ops.HyperOneMinusBeta2: 1 - beta2, ops.HyperEps: eps} {
+		h[i] = float32(v)
+	}
+	return h
+}
+
+// setScalars: values land where they are written, through a view too, and reads see them.
+func (c *checker) setScalars() {
+	d := c.up(NaNs(ops.HyperLen))
+	want := Randn(c.rng, ops.HyperLen)
+	c.be.SetScalars(d, want[:ops.HyperPerStep])
+	c.be.SetScalars(c.be.View(d, ops.HyperPerStep, ops.HyperLen-ops.HyperPerStep), want[ops.HyperPerStep:])
+	c.compare("SetScalars", c.down(d), want, 0, 0)
+	c.be.SetScalars(c.be.View(d, 2, 1), []float32{7})
+	want[2] = 7
+	c.compare("SetScalars of one value", c.down(d), want, 0, 0)
+}
+
+// sgd: SGD with and without momentum, weight decay and Nesterov, exactly, at every elementwise
+// size; gradients with NaN and Inf travel as in the reference.
 func (c *checker) sgd() {
 	for _, n := range Elementwise {
-		p, v, g := Randn(c.rng, n), Randn(c.rng, n), Randn(c.rng, n)
-		wp, wv := append([]float32(nil), p...), append([]float32(nil), v...)
-		ref.SGDMomentum(wp, wv, g, 0.01, 0.9, n)
-		dp, dv := c.up(p), c.up(v)
-		c.be.SGDMomentum(dp, dv, c.up(g), 0.01, 0.9, n)
-		c.compare(fmt.Sprintf("SGDMomentum n=%d params", n), c.down(dp), wp, 0, 0)
-		c.compare(fmt.Sprintf("SGDMomentum n=%d velocity", n), c.down(dv), wv, 0, 0)
+		for _, o := range []struct {
+			mu, wd   float64
+			nesterov bool
+		}{{0.9, 0, false}, {0, 0, false}, {0.9, 1e-2, false}, {0.9, 5e-4, true}, {0.5, 0, true}} {
+			p, v, g := Randn(c.rng, n), Randn(c.rng, n), c.withSpecials(Randn(c.rng, n))
+			h := Hyper(0.01, o.mu, o.wd, 0, 0, 0, 1)
+			wp, wv := append([]float32(nil), p...), append([]float32(nil), v...)
+			ref.SGD(wp, wv, g, h, o.nesterov, n)
+			dp, dv := c.up(p), c.up(v)
+			c.be.SGD(dp, dv, c.up(g), c.up(h), o.nesterov, n)
+			what := fmt.Sprintf("SGD n=%d μ=%g λ=%g nesterov=%v", n, o.mu, o.wd, o.nesterov)
+			c.compare(what+" params", c.down(dp), wp, 0, 0)
+			c.compare(what+" velocity", c.down(dv), wv, 0, 0)
+		}
 	}
+}
+
+// adam: Adam and AdamW, with and without weight decay, early and late in training (the bias
+// corrections far from and close to 1), exactly, at every elementwise size; gradients with NaN and
+// Inf travel as in the reference. Then the scalars change between two updates through SetScalars,
+// as they do between training steps, and the second update sees the new ones.
+func (c *checker) adam() {
+	for _, n := range Elementwise {
+		for _, o := range []struct {
+			wd        float64
+			decoupled bool
+			t         int
+		}{{0, false, 1}, {1e-2, false, 3}, {1e-2, true, 1}, {0, true, 1000}, {5e-4, false, 100000}} {
+			p, g := Randn(c.rng, n), c.withSpecials(Randn(c.rng, n))
+			m, v := Randn(c.rng, n), Randn(c.rng, n)
+			for i := range v {
+				v[i] *= v[i] // a second moment is never negative
+			}
+			h := Hyper(1e-3, 0, o.wd, 0.9, 0.999, 1e-8, o.t)
+			wp, wm, wv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+			ref.Adam(wp, wm, wv, g, h, o.decoupled, n)
+			dp, dm, dv := c.up(p), c.up(m), c.up(v)
+			c.be.Adam(dp, dm, dv, c.up(g), c.up(h), o.decoupled, n)
+			what := fmt.Sprintf("Adam n=%d λ=%g decoupled=%v t=%d", n, o.wd, o.decoupled, o.t)
+			c.compare(what+" params", c.down(dp), wp, 0, 0)
+			c.compare(what+" exp_avg", c.down(dm), wm, 0, 0)
+			c.compare(what+" exp_avg_sq", c.down(dv), wv, 0, 0)
+		}
+	}
+	const n = 1000
+	p, m, v, g := Randn(c.rng, n), make([]float32, n), make([]float32, n), Randn(c.rng, n)
+	dp, dm, dv, dg := c.up(p), c.up(m), c.up(v), c.up(g)
+	dh := c.up(Hyper(1e-3, 0, 1e-2, 0.9, 0.999, 1e-8, 1))
+	for t := 1; t <= 3; t++ {
+		h := Hyper(1e-3/float64(t), 0, 1e-2, 0.9, 0.999, 1e-8, t)
+		c.be.SetScalars(dh, h[:ops.HyperPerStep])
+		c.be.Adam(dp, dm, dv, dg, dh, true, n)
+		ref.Adam(p, m, v, g, h, true, n)
+	}
+	c.compare("Adam after 3 steps with SetScalars between them: params", c.down(dp), p, 0, 0)
 }
