@@ -486,6 +486,7 @@ func TestMM28Order(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 3))
+	nan := float32(math.NaN())
 	for _, sigma := range []float64{0.5, 3, 6, 14} {
 		pl, _ := NewPlan(Params{Mode: Elastic, Sigma: sigma, Alpha: 1})
 		d := make([]float32, 2*pixels)
@@ -493,15 +494,18 @@ func TestMM28Order(t *testing.T) {
 			d[i] = uniform(rng.Uint64())
 		}
 		h, hGo := make([]float32, 2*rows*ldh), make([]float32, 2*rows*ldh)
-		s, sGo := make([]float32, rows*ldh), make([]float32, rows*ldh)
+		s, sGo := make([]float32, pixels+4), make([]float32, pixels+4)
 		for i := range h {
-			h[i] = float32(math.NaN())
+			h[i], hGo[i] = nan, nan
 		}
-		mm28(h, d, cols, pl.band, 2*rows)
-		mm28Go(hGo, d, cols, pl.band, 2*rows)
-		mm28(s, pl.band, ldh, h, rows)
-		mm28Go(sGo, pl.band, ldh, hGo, rows)
-		if !slices.Equal(h, hGo) || !slices.Equal(s, sGo) {
+		for i := range s {
+			s[i], sGo[i] = nan, nan
+		}
+		mm28(h, ldh, d, cols, pl.band, 2*rows)
+		mm28Go(hGo, ldh, d, cols, pl.band, 2*rows)
+		mm28(s, cols, pl.band, ldh, h, rows)
+		mm28Go(sGo, cols, pl.band, ldh, hGo, rows)
+		if !slices.Equal(h, hGo) || !slices.Equal(s[:pixels], sGo[:pixels]) {
 			t.Fatalf("sigma %v: mm28 differs from mm28Go", sigma)
 		}
 		R := pl.Radius
@@ -521,14 +525,44 @@ func TestMM28Order(t *testing.T) {
 				for k := max(0, y-R); k <= min(rows-1, y+R); k++ {
 					acc += float32(pl.Taps[abs(y-k)] * h[k*ldh+x])
 				}
-				if math.Float32bits(acc) != math.Float32bits(s[y*ldh+x]) {
-					t.Fatalf("sigma %v: column pass (%d, %d) = %v, band-only sum %v", sigma, x, y, s[y*ldh+x], acc)
+				if math.Float32bits(acc) != math.Float32bits(s[y*cols+x]) {
+					t.Fatalf("sigma %v: column pass (%d, %d) = %v, band-only sum %v", sigma, x, y, s[y*cols+x], acc)
 				}
 			}
 			for x := cols; x < ldh; x++ {
 				if h[y*ldh+x] != 0 {
 					t.Fatalf("sigma %v: padding column %d of row %d = %v, want 0", sigma, x, y, h[y*ldh+x])
 				}
+			}
+		}
+	}
+}
+
+// TestPortablePath: with the AVX2 kernels switched off, as on a CPU without them or off amd64,
+// Gather gives the same bytes.
+func TestPortablePath(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2: the portable path is the only one")
+	}
+	set := loadDigits(t)
+	const B = 50
+	order := make([]int32, B)
+	for i := range order {
+		order[i] = int32(i * 11)
+	}
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 4))
+	for _, p := range []Params{Default(Affine), Default(Elastic), randomParams(rng, Elastic), randomParams(rng, Affine)} {
+		pl, _ := NewPlan(p)
+		fast, slow := make([]float32, B*pixels), make([]float32, B*pixels)
+		Gather(fast, set.Images, order, 0, B, pl, seed, 4)
+		useAVX2 = false
+		Gather(slow, set.Images, order, 0, B, pl, seed, 4)
+		useAVX2 = true
+		for q := range fast {
+			if math.Float32bits(fast[q]) != math.Float32bits(slow[q]) {
+				t.Fatalf("%+v: image %d pixel %d = %v with AVX2, %v without", p, order[q/pixels], q%pixels, fast[q], slow[q])
 			}
 		}
 	}

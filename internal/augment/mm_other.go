@@ -1,6 +1,0 @@
-//go:build !amd64
-
-package augment
-
-// mm28 is mm28Go off amd64.
-func mm28(out, a []float32, lda int, b []float32, n int) { mm28Go(out, a, lda, b, n) }
