@@ -5,6 +5,7 @@
 //
 // Letters in shapes: B batch rows, N images in the set; an image is 28 rows of 28 pixels, y down,
 // x across, pixel p = y·28 + x.
+
 package augment
 
 import (

@@ -7,7 +7,7 @@
 // arithmetic is float32 in a fixed order with every product rounded on its own (no FMA), so the PTX
 // twin (internal/kernels/augment.ptx) can repeat it step for step.
 //
-// This file holds the user-facing parameters and the Plan derived from them. The package
+// params.go holds the user-facing parameters and the Plan derived from them. The package
 // deliberately knows nothing of models, backends or the CLI: it turns pixels into normalized rows.
 package augment
 

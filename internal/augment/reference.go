@@ -3,6 +3,7 @@
 // direct two-dimensional convolution, and bilinear sampling looks each neighbour up with a bounds
 // check. It shares only the random draws (rng.go) and the Gaussian weights with the fast path, and is
 // far too slow for training.
+
 package augment
 
 import "math"

@@ -4,6 +4,7 @@
 // any image's deformation can be recomputed alone, in any order, on any number of threads, and on the
 // GPU, which repeats these integer operations exactly (64-bit multiply, xor, shift). This is not a
 // general-purpose or cryptographic generator.
+
 package augment
 
 // golden is 2⁶⁴/φ, splitmix64's increment.

@@ -4,6 +4,7 @@
 //
 // Taylor series on [−π/2, π/2] (Params.Validate caps rotation at 90°): the first omitted terms,
 // x¹³/13! and x¹⁴/14!, are below 6e-8 there, under float32's half-ulp of 1. Not meant for wider angles.
+
 package augment
 
 // The coefficients, rounded to float32. The PTX spells them as hex bit patterns (0f...), and the
