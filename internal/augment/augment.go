@@ -68,7 +68,7 @@ type scratch struct {
 	field [2 * pixels]float32            // D (2·28, 28): the x field's rows, then the y field's
 	h     [2 * rows * ldh]float32        // H = D·band (2·28, 32)
 	s     [2*pixels + ldh - cols]float32 // S = band·H, per field (2·28, 28): the smoothed displacements, and slack for mm28's last row
-	img   [padded * padded]float32       // the source image as float32 (30, 30), zero border
+	img   [padded*padded + 4]uint8       // the source image (30, 30) with a zero border, and slack for 4-byte reads
 	wc    warpConsts                     // the AVX2 warp's constants
 }
 
@@ -125,10 +125,7 @@ func deform(dst []float32, src []uint8, pl *Plan, key uint64, sc *scratch) {
 		smoothField(sc, pl, key)
 	}
 	for y := range rows {
-		row := sc.img[(y+1)*padded+1:][:cols]
-		for x, v := range src[y*cols:][:cols] {
-			row[x] = float32(v)
-		}
+		copy(sc.img[(y+1)*padded+1:][:cols], src[y*cols:][:cols])
 	}
 	warp(dst, sc, pl, m)
 }
@@ -192,7 +189,7 @@ func warpGo(dst []float32, sc *scratch, pl *Plan, m affine) {
 //	v = gy·(gx·p00 + fx·p01) + fy·(gx·p10 + fx·p11)
 //
 // each product rounded to float32 before its sum. At integer points it returns the pixel exactly.
-func sample(img *[padded * padded]float32, qx, qy float32) float32 {
+func sample(img *[padded*padded + 4]uint8, qx, qy float32) float32 {
 	if !(qx >= -1 && qx < cols && qy >= -1 && qy < rows) {
 		return 0
 	}
@@ -210,8 +207,8 @@ func sample(img *[padded * padded]float32, qx, qy float32) float32 {
 	gx, gy := 1-fx, 1-fy
 	k := (iy+1)*padded + ix + 1
 	p := img[k : k+padded+2]
-	top := float32(gx*p[0]) + float32(fx*p[1])
-	bot := float32(gx*p[padded]) + float32(fx*p[padded+1])
+	top := float32(gx*float32(p[0])) + float32(fx*float32(p[1]))
+	bot := float32(gx*float32(p[padded])) + float32(fx*float32(p[padded+1]))
 	v := float32(gy*top) + float32(fy*bot)
 	return min(max(v, 0), 255)
 }

@@ -364,7 +364,7 @@ func TestTranslation(t *testing.T) {
 	for _, s := range [][2]int{{0, 0}, {1, 0}, {0, 1}, {3, -2}, {-4, 4}, {-1, -3}} {
 		dx, dy := s[0], s[1]
 		for q := range pixels { // fill sc.img as deform does
-			sc.img[(q/cols+1)*padded+q%cols+1] = float32(img[q])
+			sc.img[(q/cols+1)*padded+q%cols+1] = img[q]
 		}
 		warp(out, sc, pl, affine{a: 1, d: 1, tx: float32(dx), ty: float32(dy)})
 		refWarp(ref, img, deformation{sx: 1, sy: 1, tx: float64(dx), ty: float64(dy)})
@@ -393,7 +393,7 @@ func TestTranslation(t *testing.T) {
 		m := drawAffine(key, pl)
 		Reference(ref, img, p, 5, 1, index)
 		for q := range pixels {
-			sc.img[(q/cols+1)*padded+q%cols+1] = float32(img[q])
+			sc.img[(q/cols+1)*padded+q%cols+1] = img[q]
 		}
 		warp(out, sc, pl, m)
 		for q := range out {

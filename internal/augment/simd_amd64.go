@@ -11,12 +11,12 @@ var useAVX2 = cpu.X86.HasAVX2
 //go:noescape
 func mm28AVX2(out *float32, ldo int, a *float32, lda int, b *float32, n int)
 
-// warpAVX2asm is warpGo on eight pixels at a time (simd_amd64.s): out (784), img (30, 30) padded,
-// s (2, 784) the scaled-down displacements (read only when elastic), xs and ys (784) the pixel
-// coordinates minus the centre.
+// warpAVX2asm is warpGo on eight pixels at a time (simd_amd64.s): out (784), img (30, 30) padded
+// uint8 with 4 bytes of slack, s (2, 784) the smoothed displacements (read only when elastic), xs
+// and ys (784) the pixel coordinates minus the centre.
 //
 //go:noescape
-func warpAVX2asm(out, img, s, xs, ys *float32, c *warpConsts, f *warpFixed, elastic bool)
+func warpAVX2asm(out *float32, img *uint8, s, xs, ys *float32, c *warpConsts, f *warpFixed, elastic bool)
 
 // warpConsts holds one image's warp operands, each repeated in eight lanes.
 type warpConsts struct{ a, b, c, d, tx, ty, alpha [8]float32 }
@@ -24,13 +24,13 @@ type warpConsts struct{ a, b, c, d, tx, ty, alpha [8]float32 }
 // warpFixed holds the warp's fixed operands, each repeated in eight lanes.
 type warpFixed struct {
 	centre, minus1, c28, one, zero, c255, half [8]float32
-	i30, i31                                   [8]int32
+	i30, i31, i255                             [8]int32
 }
 
 var fixed = func() (f warpFixed) {
 	for l := range 8 {
 		f.centre[l], f.minus1[l], f.c28[l], f.one[l], f.zero[l], f.c255[l], f.half[l] = centre, -1, cols, 1, 0, 255, 0.5
-		f.i30[l], f.i31[l] = padded, padded+1
+		f.i30[l], f.i31[l], f.i255[l] = padded, padded+1, 0xff
 	}
 	return f
 }()

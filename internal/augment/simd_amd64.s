@@ -96,14 +96,17 @@ mmdone:
 #define F_HALF 192
 #define F_I30 224
 #define F_I31 256
+#define F_I255 288
 
-// func warpAVX2asm(out, img, s, xs, ys *float32, c *warpConsts, f *warpFixed, elastic bool)
+// func warpAVX2asm(out *float32, img *uint8, s, xs, ys *float32, c *warpConsts, f *warpFixed, elastic bool)
 //
 // 98 groups of eight pixels q (784 = 98·8, so no tail), each as warpGo and sample do it:
 //   X = xs − tx, Y = ys − ty; qx = a·X + b·Y [+ α·sx]; qy = c·X + d·Y [+ α·sy]; both + 13.5
 //   inside = qx ≥ −1 ∧ qx < 28 ∧ qy ≥ −1 ∧ qy < 28 (ordered compares: false for NaN)
 //   x0 = floor(qx), fx = qx − x0, gx = 1 − fx (likewise y); k = (y0+1)·30 + x0+1, 0 outside
 //   v = gy·(gx·img[k] + fx·img[k+1]) + fy·(gx·img[k+30] + fx·img[k+31]), clamped to 0..255, 0 outside
+// img is uint8: one 4-byte gather at k brings img[k] and img[k+1] (bytes 0 and 1), one at k+30 the
+// row below; the bytes are widened and converted exactly.
 //   out = (v/255 − 0.5)/0.5
 TEXT ·warpAVX2asm(SB), NOSPLIT, $0-57
 	MOVQ out+0(FP), DI
@@ -166,19 +169,26 @@ wcentre:
 	VPADDD  F_I31(R11), Y7, Y7
 	VPAND   Y5, Y7, Y7
 
+	VMOVDQU F_I255(R11), Y15
 	VPCMPEQD Y12, Y12, Y12
-	VGATHERDPS Y12, (BX)(Y7*4), Y13      // p00
-	VPCMPEQD Y12, Y12, Y12
-	VGATHERDPS Y12, 4(BX)(Y7*4), Y14     // p01
-	VMULPS  Y13, Y9, Y0
-	VMULPS  Y14, Y8, Y1
+	VPGATHERDD Y12, (BX)(Y7*1), Y13      // bytes img[k], img[k+1], ...
+	VPAND   Y15, Y13, Y14
+	VCVTDQ2PS Y14, Y14                   // p00
+	VPSRLD  $8, Y13, Y13
+	VPAND   Y15, Y13, Y13
+	VCVTDQ2PS Y13, Y13                   // p01
+	VMULPS  Y14, Y9, Y0
+	VMULPS  Y13, Y8, Y1
 	VADDPS  Y1, Y0, Y0                   // top = gx·p00 + fx·p01
 	VPCMPEQD Y12, Y12, Y12
-	VGATHERDPS Y12, 120(BX)(Y7*4), Y13   // p10
-	VPCMPEQD Y12, Y12, Y12
-	VGATHERDPS Y12, 124(BX)(Y7*4), Y14   // p11
-	VMULPS  Y13, Y9, Y1
-	VMULPS  Y14, Y8, Y2
+	VPGATHERDD Y12, 30(BX)(Y7*1), Y13    // bytes img[k+30], img[k+31], ...
+	VPAND   Y15, Y13, Y14
+	VCVTDQ2PS Y14, Y14                   // p10
+	VPSRLD  $8, Y13, Y13
+	VPAND   Y15, Y13, Y13
+	VCVTDQ2PS Y13, Y13                   // p11
+	VMULPS  Y14, Y9, Y1
+	VMULPS  Y13, Y8, Y2
 	VADDPS  Y2, Y1, Y1                   // bot = gx·p10 + fx·p11
 	VMULPS  Y0, Y11, Y0
 	VMULPS  Y1, Y10, Y1
