@@ -70,6 +70,7 @@ type scratch struct {
 	s     [2*pixels + ldh - cols]float32 // S = band·H, per field (2·28, 28): the smoothed displacements, and slack for mm28's last row
 	img   [padded*padded + 4]uint8       // the source image (30, 30) with a zero border, and slack for 4-byte reads
 	wc    warpConsts                     // the AVX2 warp's constants
+	z     [8]uint64                      // the AVX2 field draws' counters
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -130,21 +131,31 @@ func deform(dst []float32, src []uint8, pl *Plan, key uint64, sc *scratch) {
 	warp(dst, sc, pl, m)
 }
 
-// smoothField draws the elastic field of key into sc.field and smooths it into sc.s. The Gaussian is
-// separable and the image small, so each pass is a product with the (28, 32) band matrix: rows
-// H = D·band, then columns S = band·H. Each output sums its 28 terms in order k = 0, 1, …, 27, terms
-// outside the band being products with exact zeros, so the sums equal the band-only sums (from
+// smoothField draws the elastic field of key into sc.field (drawFieldInto) and smooths it into sc.s. The
+// Gaussian is separable and the image small, so each pass is a product with the (28, 32) band matrix:
+// rows H = D·band, then columns S = band·H. Each output sums its 28 terms in order k = 0, 1, …, 27,
+// terms outside the band being products with exact zeros, so the sums equal the band-only sums (from
 // k = max(0, j−R) up) that the PTX computes, bit for bit.
 func smoothField(sc *scratch, pl *Plan, key uint64) {
+	drawFieldInto(sc, key)
+	mm28(sc.h[:], ldh, sc.field[:], cols, pl.band, 2*rows)
+	mm28(sc.s[:], cols, pl.band, ldh, sc.h[:rows*ldh], rows)
+	mm28(sc.s[pixels:], cols, pl.band, ldh, sc.h[rows*ldh:], rows)
+}
+
+// drawFieldInto fills sc.field: pixel p's x and y displacements before smoothing are uniform and
+// uniformMid of draw(key, drawField+p).
+func drawFieldInto(sc *scratch, key uint64) {
 	fx, fy := sc.field[:pixels], sc.field[pixels:]
+	if useAVX2 {
+		fieldAVX2(fx, fy, key, &sc.z)
+		return
+	}
 	for p := range pixels {
 		r := draw(key, drawField+uint32(p))
 		fx[p] = uniform(r)
 		fy[p] = uniformMid(r)
 	}
-	mm28(sc.h[:], ldh, sc.field[:], cols, pl.band, 2*rows)
-	mm28(sc.s[:], cols, pl.band, ldh, sc.h[:rows*ldh], rows)
-	mm28(sc.s[pixels:], cols, pl.band, ldh, sc.h[rows*ldh:], rows)
 }
 
 // warp writes dst (784), normalized: for each output pixel p = (x, y), the source point

@@ -51,11 +51,7 @@ func BenchmarkStages(b *testing.B) {
 	key := Key(1, 1, 1)
 	b.Run("draws", func(b *testing.B) {
 		for range b.N {
-			for p := range pixels {
-				r := draw(key, drawField+uint32(p))
-				sc.field[p] = uniform(r)
-				sc.field[pixels+p] = uniformMid(r)
-			}
+			drawFieldInto(sc, key)
 		}
 	})
 	b.Run("smooth", func(b *testing.B) {

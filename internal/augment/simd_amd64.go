@@ -18,6 +18,44 @@ func mm28AVX2(out *float32, ldo int, a *float32, lda int, b *float32, n int)
 //go:noescape
 func warpAVX2asm(out *float32, img *uint8, s, xs, ys *float32, c *warpConsts, f *warpFixed, elastic bool)
 
+// fieldAVX2asm is the elastic field's draws for 8 pixels at a time (simd_amd64.s): fx and fy (784)
+// get uniform and uniformMid of draw(key, drawField+p); z holds the first eight counters
+// key + (drawField+n+1)·golden for n = 0, 1, 4, 5, 2, 3, 6, 7 (that lane order makes the packed
+// results come out in pixel order).
+//
+//go:noescape
+func fieldAVX2asm(fx, fy *float32, z *[8]uint64, c *fieldFixed)
+
+// fieldFixed holds the field kernel's constants: the counter step 8·golden, the halves of mix's two
+// multipliers, 2⁻²³, 1 and the 24-bit mask, each repeated per lane.
+type fieldFixed struct {
+	step, m1lo, m1hi, m2lo, m2hi [4]uint64
+	scale, one                   [8]float32
+	mask24                       [8]uint32
+}
+
+var fieldConsts = func() (f fieldFixed) {
+	g := uint64(golden)
+	for l := range 4 {
+		f.step[l] = 8 * g // mod 2⁶⁴
+		f.m1lo[l], f.m1hi[l] = 0xbf58476d1ce4e5b9&0xffffffff, 0xbf58476d1ce4e5b9>>32
+		f.m2lo[l], f.m2hi[l] = 0x94d049bb133111eb&0xffffffff, 0x94d049bb133111eb>>32
+	}
+	for l := range 8 {
+		f.scale[l], f.one[l], f.mask24[l] = 1.0/(1<<23), 1, 1<<24-1
+	}
+	return f
+}()
+
+// fieldAVX2 is smoothField's drawing loop through the assembly.
+func fieldAVX2(fx, fy []float32, key uint64, z *[8]uint64) {
+	_, _ = fx[pixels-1], fy[pixels-1]
+	for l, n := range [8]uint64{0, 1, 4, 5, 2, 3, 6, 7} {
+		z[l] = key + (drawField+n+1)*golden
+	}
+	fieldAVX2asm(&fx[0], &fy[0], z, &fieldConsts)
+}
+
 // warpConsts holds one image's warp operands, each repeated in eight lanes.
 type warpConsts struct{ a, b, c, d, tx, ty, alpha [8]float32 }
 

@@ -209,3 +209,79 @@ wcentre:
 	JNZ  wloop
 	VZEROUPPER
 	RET
+
+// Offsets in fieldFixed (BX).
+#define G_STEP 0
+#define G_M1LO 32
+#define G_M1HI 64
+#define G_M2LO 96
+#define G_M2HI 128
+#define G_SCALE 160
+#define G_ONE 192
+#define G_MASK24 224
+
+// MUL64(z, lo, hi, t1, t2): z = z·m mod 2^64 in each 64-bit lane, m's halves at lo and hi:
+// lo(z)·lo(m) + ((hi(z)·lo(m) + lo(z)·hi(m)) << 32), the cross terms needed only mod 2^32.
+#define MUL64(z, lo, hi, t1, t2) \
+	VPSRLQ $32, z, t1; \
+	VPMULUDQ lo(BX), t1, t1; \
+	VPMULUDQ hi(BX), z, t2; \
+	VPADDQ t2, t1, t1; \
+	VPSLLQ $32, t1, t1; \
+	VPMULUDQ lo(BX), z, z; \
+	VPADDQ t1, z, z
+
+// MIX(z, t1, t2): splitmix64's finalizer on each 64-bit lane of z (rng.go's mix).
+#define MIX(z, t1, t2) \
+	VPSRLQ $30, z, t1; \
+	VPXOR t1, z, z; \
+	MUL64(z, G_M1LO, G_M1HI, t1, t2); \
+	VPSRLQ $27, z, t1; \
+	VPXOR t1, z, z; \
+	MUL64(z, G_M2LO, G_M2HI, t1, t2); \
+	VPSRLQ $31, z, t1; \
+	VPXOR t1, z, z
+
+// func fieldAVX2asm(fx, fy *float32, z *[8]uint64, c *fieldFixed)
+//
+// 98 groups of eight pixels. Y0 holds the counters of pixels p+0, p+1, p+4, p+5 and Y1 those of
+// p+2, p+3, p+6, p+7; both advance by 8·golden a group. After mixing, VSHUFPS $0x88 takes the low
+// dword of every 64-bit lane of (Y2, Y3) in the order p+0..p+7; uniform uses bits 40..63
+// (shift 40), uniformMid bits 16..39 (shift 16, mask); k·2^-23 − 1 as rng.go's uniform, exact.
+TEXT ·fieldAVX2asm(SB), NOSPLIT, $0-32
+	MOVQ fx+0(FP), DI
+	MOVQ fy+8(FP), SI
+	MOVQ z+16(FP), AX
+	MOVQ c+24(FP), BX
+	VMOVDQU (AX), Y0
+	VMOVDQU 32(AX), Y1
+	MOVQ $98, CX
+
+floop:
+	VMOVDQA Y0, Y2
+	VMOVDQA Y1, Y3
+	MIX(Y2, Y6, Y7)
+	MIX(Y3, Y8, Y9)
+	VPSRLQ  $40, Y2, Y4
+	VPSRLQ  $40, Y3, Y5
+	VSHUFPS $0x88, Y5, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMULPS  G_SCALE(BX), Y4, Y4
+	VSUBPS  G_ONE(BX), Y4, Y4
+	VMOVUPS Y4, (DI)
+	VPSRLQ  $16, Y2, Y4
+	VPSRLQ  $16, Y3, Y5
+	VSHUFPS $0x88, Y5, Y4, Y4
+	VPAND   G_MASK24(BX), Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMULPS  G_SCALE(BX), Y4, Y4
+	VSUBPS  G_ONE(BX), Y4, Y4
+	VMOVUPS Y4, (SI)
+	VPADDQ  G_STEP(BX), Y0, Y0
+	VPADDQ  G_STEP(BX), Y1, Y1
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  floop
+	VZEROUPPER
+	RET

@@ -11,4 +11,6 @@ func mm28AVX2(out *float32, ldo int, a *float32, lda int, b *float32, n int) {
 	panic("augment: mm28AVX2 off amd64")
 }
 
+func fieldAVX2(fx, fy []float32, key uint64, z *[8]uint64) { panic("augment: fieldAVX2 off amd64") }
+
 func warpAVX2(dst []float32, sc *scratch, pl *Plan, m affine) { panic("augment: warpAVX2 off amd64") }
