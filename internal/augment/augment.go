@@ -112,10 +112,11 @@ func Gather(x []float32, pix []uint8, order []int32, start, B int, pl *Plan, see
 		return
 	}
 	var wg sync.WaitGroup
-	for w := range workers {
+	for w := range workers - 1 {
 		lo, hi := B*w/workers, B*(w+1)/workers
 		wg.Go(func() { run(lo, hi) })
 	}
+	run(B*(workers-1)/workers, B) // the last share on this goroutine
 	wg.Wait()
 }
 
@@ -131,9 +132,9 @@ func deform(dst []float32, src []uint8, pl *Plan, key uint64, sc *scratch) {
 	warp(dst, sc, pl, m)
 }
 
-// smoothField draws the elastic field of key into sc.field (drawFieldInto) and smooths it into sc.s. The
-// Gaussian is separable and the image small, so each pass is a product with the (28, 32) band matrix:
-// rows H = D·band, then columns S = band·H. Each output sums its 28 terms in order k = 0, 1, …, 27,
+// smoothField draws the elastic field of key into sc.field (drawFieldInto) and smooths it into sc.s.
+// The Gaussian is separable and the image small, so each pass is a product with the (28, 32) band
+// matrix: rows H = D·band, then columns S = band·H. Each output sums its 28 terms in order k = 0, 1, …, 27,
 // terms outside the band being products with exact zeros, so the sums equal the band-only sums (from
 // k = max(0, j−R) up) that the PTX computes, bit for bit.
 func smoothField(sc *scratch, pl *Plan, key uint64) {
