@@ -43,12 +43,14 @@ type affine struct{ a, b, c, d, tx, ty float32 }
 //
 // computed here in float32 in exactly this order (the PTX does the same).
 func drawAffine(key uint64, pl *Plan) affine {
-	th := pl.Rotation * uniform(draw(key, drawRotation))
+	// Every product is rounded explicitly: Go may otherwise fuse it into a later sum (sin's
+	// th + th³·p, X − tx) across statements on targets with FMA, and the PTX never fuses.
+	th := float32(pl.Rotation * uniform(draw(key, drawRotation)))
 	sx := 1 + float32(pl.Scale*uniform(draw(key, drawScaleX)))
 	sy := 1 + float32(pl.Scale*uniform(draw(key, drawScaleY)))
-	h := pl.Shear * uniform(draw(key, drawShear))
-	tx := pl.Translate * uniform(draw(key, drawShiftX))
-	ty := pl.Translate * uniform(draw(key, drawShiftY))
+	h := float32(pl.Shear * uniform(draw(key, drawShear)))
+	tx := float32(pl.Translate * uniform(draw(key, drawShiftX)))
+	ty := float32(pl.Translate * uniform(draw(key, drawShiftY)))
 	sin, cos := sincos(th)
 	return affine{
 		a:  (cos + float32(h*sin)) / sx,

@@ -63,12 +63,12 @@ func ptxTwin(x []float32, pix []uint8, order []int32, start uint64, cursor *uint
 		for t := range pixels {
 			xi, yi := t%cols, t/cols
 			// 4. The affine map.
-			th := rotation * uniform(draw(key, 0))
+			th := float32(rotation * uniform(draw(key, 0)))
 			scx := float32(scale*uniform(draw(key, 1))) + 1
 			scy := float32(scale*uniform(draw(key, 2))) + 1
-			h := shear * uniform(draw(key, 3))
-			tx := translate * uniform(draw(key, 4))
-			ty := translate * uniform(draw(key, 5))
+			h := float32(shear * uniform(draw(key, 3)))
+			tx := float32(translate * uniform(draw(key, 4)))
+			ty := float32(translate * uniform(draw(key, 5)))
 			sn, cs := sincos(th)
 			ca := (cs + float32(h*sn)) / scx
 			cb := (sn - float32(h*cs)) / scx

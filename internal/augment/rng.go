@@ -51,7 +51,9 @@ const (
 // uniform maps the top 24 bits of r to k·2⁻²³ − 1, uniform in [−1, 1). Every step is exact in
 // float32 (k < 2²⁴, a power-of-two scale, and a difference that fits 24 bits), so the GPU's
 // cvt.rn / mul.rn / sub.rn give the same bits.
-func uniform(r uint64) float32 { return float32(int32(r>>40))*(1.0/(1<<23)) - 1 }
+func uniform(r uint64) float32 { return float32(float32(int32(r>>40))*(1.0/(1<<23))) - 1 }
 
 // uniformMid is uniform on bits 16..39 of r.
-func uniformMid(r uint64) float32 { return float32(int32(r>>16&(1<<24-1)))*(1.0/(1<<23)) - 1 }
+func uniformMid(r uint64) float32 {
+	return float32(float32(int32(r>>16&(1<<24-1)))*(1.0/(1<<23))) - 1
+}
