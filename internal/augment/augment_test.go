@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,20 @@ var digits = sync.OnceValues(func() (*mnist.Set, error) {
 	train, _, err := mnist.Load(mnist.SubsetFiles("../../testdata/mnist-subset"))
 	return train, err
 })
+
+// testSeed returns a fresh random seed, or DLTRAIN_AUGMENT_SEED's value to replay a failure, and logs it.
+func testSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := rand.Uint64()
+	if v := os.Getenv("DLTRAIN_AUGMENT_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("DLTRAIN_AUGMENT_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("seed %d (DLTRAIN_AUGMENT_SEED=%d replays it)", seed, seed)
+	return seed
+}
 
 func loadDigits(t testing.TB) *mnist.Set {
 	t.Helper()
@@ -141,8 +157,7 @@ func TestSinCos(t *testing.T) {
 }
 
 func TestUniform(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for _, r := range append([]uint64{0, math.MaxUint64, 1 << 63, 1<<40 - 1}, rng.Uint64(), rng.Uint64(), rng.Uint64()) {
 		want := float64(r>>40)/(1<<23) - 1
@@ -221,8 +236,7 @@ const atol, rtol = 1e-4, 1e-5
 // TestGatherMatchesReference checks the fast path against the float64 oracle on real digits and on
 // noise, with random parameters, batches around the worker split, and outputs poisoned with NaN.
 func TestGatherMatchesReference(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 2))
 	set := loadDigits(t)
 	noise := make([]uint8, 32*pixels)
@@ -483,8 +497,7 @@ func TestRange(t *testing.T) {
 // the portable loop and as sums over the band only, from k = max(0, j−R) up, which is what the PTX
 // computes.
 func TestMM28Order(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 3))
 	nan := float32(math.NaN())
 	for _, sigma := range []float64{0.5, 3, 6, 14} {

@@ -18,8 +18,7 @@ func TestPortablePath(t *testing.T) {
 	for i := range order {
 		order[i] = int32(i * 11)
 	}
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 4))
 	for _, p := range []Params{Default(Affine), Default(Elastic), randomParams(rng, Elastic), randomParams(rng, Affine)} {
 		pl, _ := NewPlan(p)

@@ -119,8 +119,7 @@ func ptxTwin(x []float32, pix []uint8, order []int32, start uint64, cursor *uint
 // it with Gather bit for bit.
 func TestPTXTwin(t *testing.T) {
 	set := loadDigits(t)
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 5))
 	order := make([]int32, set.N)
 	for i := range order {
