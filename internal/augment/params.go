@@ -131,8 +131,8 @@ func Radius(sigma float64) int {
 	return min(int(math.Ceil(3*sigma)), MaxRadius)
 }
 
-// Plan is Params turned into the float32 constants the kernels use, CPU and GPU alike. The GPU
-// launcher passes the scalars as float32 bits and Taps as a small device buffer.
+// Plan is Params turned into the float32 constants the kernels use, CPU and GPU alike; make it with
+// NewPlan. The GPU launcher passes the scalars as float32 bits and Taps as a small device buffer.
 type Plan struct {
 	Mode      Mode
 	Rotation  float32   // radians: float32(Rotation·π/180), rounded once from float64
