@@ -78,8 +78,8 @@ type Backend struct {
 
 	// Launch arguments: argp[i] points at argv[i], set once, so a launch allocates nothing on the Go
 	// heap (gorgonia/cu's Launch still mallocs and frees two small C buffers per call).
-	argv [8]uint64
-	argp [8]unsafe.Pointer
+	argv [16]uint64
+	argp [16]unsafe.Pointer
 
 	devName string // for reports
 }

@@ -79,7 +79,7 @@ var (
 )
 
 // All lists every entry.
-var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, LinearSmall, InputGrad, SGD, Adam}
+var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, LinearSmall, InputGrad, SGD, Adam, Augment}
 
 // Grid returns the number of blocks for n work items: ceil(n / Per) (Per defaults to Block), or 1 for
 // single-block kernels, at most MaxGrid when that is set; 0 when there is no work.
