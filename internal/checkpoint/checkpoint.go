@@ -116,7 +116,7 @@ func Encode(c Checkpoint) ([]byte, error) {
 		"momentum":       ftoa(c.Hyper.Momentum),
 		"test_accuracy":  strconv.FormatFloat(c.TestAccuracy, 'g', -1, 64),
 	}
-	meta["format_version"] = putTraining(meta, c)
+	meta["format_version"] = putAugment(meta, c.Hyper, putTraining(meta, c))
 	// The data section does not depend on the metadata, so hash it from a first pass.
 	first, err := safetensors.Serialize(views, meta)
 	if err != nil {
@@ -270,8 +270,8 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 		return Checkpoint{}, fmt.Errorf("not a dltrain checkpoint (format %q, want %q)", md["format"], Format)
 	}
 	version := md["format_version"]
-	if version != FormatVersion && version != FormatVersion2 {
-		return Checkpoint{}, fmt.Errorf("checkpoint format version %q, this build reads %q and %q", version, FormatVersion, FormatVersion2)
+	if version != FormatVersion && version != FormatVersion2 && version != FormatVersion3 {
+		return Checkpoint{}, fmt.Errorf("checkpoint format version %q, this build reads %q, %q and %q", version, FormatVersion, FormatVersion2, FormatVersion3)
 	}
 	sizes, err := model.ParseArch(md["arch"])
 	if err != nil {
@@ -316,6 +316,9 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 	var best model.Best
 	var c Checkpoint
 	if err := getTraining(md, version, &h, &best, &c); err != nil {
+		return Checkpoint{}, err
+	}
+	if err := getAugment(md, version, &h); err != nil {
 		return Checkpoint{}, err
 	}
 	want, err := hex.DecodeString(md["tensors_sha256"])

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/ops"
 	"github.com/dltrain/dltrain/internal/schedule"
@@ -37,6 +38,11 @@ type Hyper struct {
 	Patience int
 	// Freeze names the layers whose parameters and optimizer state stay as they are.
 	Freeze LayerSet
+	// Augment deforms the training images on the fly (internal/augment): each image of each epoch
+	// gets a fresh deformation keyed by (the model's seed, the epoch from 1, the image's index in the
+	// training set, after ValSplit), so a resumed run deforms exactly as an uninterrupted one. The
+	// validation and test images are never deformed. The zero value (mode none) is no augmentation.
+	Augment augment.Params
 }
 
 // Validate checks the settings on their own (Check adds what depends on the model and data).
@@ -68,6 +74,9 @@ func (h Hyper) Validate() error {
 		return errors.New("model: patience needs a validation split")
 	}
 	if err := h.Schedule.Validate(h.LR); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if err := h.Augment.Validate(); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
 	return nil
@@ -237,6 +246,11 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 	if err != nil {
 		return err
 	}
+	if h.Augment.Mode != augment.None {
+		if err := be.SetAugment(dtrain, OpsAugment(h.Augment), m.Seed); err != nil {
+			return err
+		}
+	}
 	dtest, err := be.Resident(test)
 	if err != nil {
 		return err
@@ -264,6 +278,7 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 		if err := setOrder(be, dtrain, order); err != nil {
 			return err
 		}
+		be.SetEpoch(dtrain, epoch) // keys this epoch's deformations (none without augmentation)
 		net.ResetStats()
 		t0 := time.Now()
 		var lr float64
@@ -339,6 +354,12 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 		}
 	}
 	return nil
+}
+
+// OpsAugment is p in the op contract's form (ops.Augment has augment.Params's fields).
+func OpsAugment(p augment.Params) ops.Augment {
+	return ops.Augment{Mode: ops.AugmentMode(p.Mode), Rotation: p.Rotation, Scale: p.Scale, Shear: p.Shear,
+		Translate: p.Translate, Sigma: p.Sigma, Alpha: p.Alpha}
 }
 
 // valStream separates the validation split's RNG from the initialization and shuffle RNGs.
