@@ -51,6 +51,8 @@ type TrainOptions struct {
 	KeyFile         string
 	// OptimOptions are the optimizer, schedule, validation and transfer flags (trainopt.go).
 	OptimOptions
+	// AugmentOptions are the augmentation flags (augmentopt.go).
+	AugmentOptions
 
 	// record is what the checkpoints note about the weights' origin (set by setup).
 	record checkpoint.Meta
@@ -93,6 +95,9 @@ step, if it stopped mid-epoch) with its architecture, seed, optimizer and its st
 validation split and frozen layers, and gives the same weights as an uninterrupted run. --lr, the
 schedule's settings, --weight-decay and --patience may change on --resume; the optimizer may not.
 
+` + augmentHelp + ` The augmentation is recorded in the checkpoint, and
+--resume continues it; the flags may repeat it but not change it.
+
 --checkpoint-every N saves OUT-epochNNNN.bin (next to --out) every N epochs; --keep K keeps the K
 newest of them. The first SIGINT or SIGTERM finishes the current step, saves --out and exits 130 or
 143; a second one exits at once, leaving the last complete checkpoint as it was.
@@ -122,6 +127,9 @@ val_accuracy with --val-split.`,
 
   # fine-tune another model's hidden layer, frozen, with a fresh output layer
   dltrain train --init-from base.bin --freeze fc1 --reset-head --epochs 5 -o tuned.bin
+
+  # 784-800-10 on elastic deformations with a cosine schedule (the README's recipe)
+  dltrain train --hidden 800 --augment elastic --lr-schedule cosine --epochs 50
 
   # an encrypted checkpoint
   dltrain keygen -o my.key && dltrain train --key-file my.key`,
@@ -154,6 +162,7 @@ val_accuracy with --val-split.`,
 	fl.IntVar(&opts.Keep, "keep", 3, "keep the K newest periodic checkpoints (0: keep all)")
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	bindOptimFlags(fl, &opts.OptimOptions)
+	bindAugmentFlags(fl, &opts.AugmentOptions, "deform the training images")
 	return cmd
 }
 
@@ -167,6 +176,10 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: opts.LR, Momentum: opts.Momentum}
 	if opts.Resume == "" {
 		if err := opts.optimHyper(&hyper, set); err != nil {
+			return nil, hyper, err
+		}
+		var err error
+		if hyper.Augment, err = opts.AugmentOptions.params(set); err != nil {
 			return nil, hyper, err
 		}
 		hidden, err := model.ParseHidden(opts.Hidden)
@@ -237,6 +250,9 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 		h.BatchSize = opts.BatchSize
 	}
 	if err := opts.resumeHyper(&h, opts.Resume, set); err != nil {
+		return nil, hyper, err
+	}
+	if err := opts.resumeAugment(&h, opts.Resume, set); err != nil {
 		return nil, hyper, err
 	}
 	if err := h.Validate(); err != nil {
