@@ -36,10 +36,11 @@ elastic adds Simard's elastic distortion, a random displacement field smoothed b
 resampled bilinearly (zero outside) before normalization. The deformation of image i in epoch e
 depends only on (--seed, e, i), so --resume and GOMAXPROCS do not change the weights.`
 
-// bindAugmentFlags adds the flags of AugmentOptions to fl with the defaults of augment.Default.
-func bindAugmentFlags(fl *pflag.FlagSet, o *AugmentOptions, what string) {
+// bindAugmentFlags adds the flags of AugmentOptions to fl: --augment with the default mode given,
+// the ranges with the defaults of augment.Default.
+func bindAugmentFlags(fl *pflag.FlagSet, o *AugmentOptions, mode, what string) {
 	d := augment.Default(augment.Elastic)
-	fl.StringVar(&o.Augment, "augment", "none", what+": none, affine (rotation, scale, shear, shift) or elastic (affine + Simard's elastic field)")
+	fl.StringVar(&o.Augment, "augment", mode, what+": none, affine (rotation, scale, shear, shift) or elastic (affine + Simard's elastic field)")
 	fl.Float64Var(&o.Rotate, "rotate", d.Rotation, "affine, elastic: rotations uniform in ±DEG degrees (0..90)")
 	fl.Float64Var(&o.Scale, "scale", d.Scale, "affine, elastic: x and y scale factors uniform in 1 ± FRAC, drawn separately (0..0.5)")
 	fl.Float64Var(&o.Shear, "shear", d.Shear, "affine, elastic: horizontal shear factor uniform in ±S, x' = x + S·y (0..1)")

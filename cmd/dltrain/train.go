@@ -162,7 +162,7 @@ val_accuracy with --val-split.`,
 	fl.IntVar(&opts.Keep, "keep", 3, "keep the K newest periodic checkpoints (0: keep all)")
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	bindOptimFlags(fl, &opts.OptimOptions)
-	bindAugmentFlags(fl, &opts.AugmentOptions, "deform the training images")
+	bindAugmentFlags(fl, &opts.AugmentOptions, "none", "deform the training images")
 	return cmd
 }
 
