@@ -48,9 +48,13 @@ DLTRAIN_GPU_REPORT="$OUT/gpu-report.md" go test -tags cuda -count=1 -run '^TestG
   > "$OUT/gpu-report.log" 2>&1 || status=1
 DLTRAIN_GPU_REPORT="$OUT/gpu-report.md" go test -tags cuda -count=1 -run '^TestGPUProfile$' -v -timeout 120s ./internal/cuda \
   >> "$OUT/gpu-report.log" 2>&1 || status=1
+DLTRAIN_GPU_REPORT="$OUT/gpu-report.md" go test -tags cuda -count=1 -run '^TestGPUAugmentCost$' -v -timeout 300s ./internal/cuda \
+  >> "$OUT/gpu-report.log" 2>&1 || status=1
 tail -3 "$OUT/gpu-report.log"
 echo
 cat "$OUT/gpu-report-profile.md" 2>/dev/null || echo "(no profile table: see $OUT/gpu-report.log)"
+echo
+cat "$OUT/gpu-report-augment.md" 2>/dev/null || echo "(no augmentation table: see $OUT/gpu-report.log)"
 echo
 cat "$OUT/gpu-report.md" 2>/dev/null || echo "(no report table: see $OUT/gpu-report.log)"
 exit $status
