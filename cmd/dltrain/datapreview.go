@@ -85,7 +85,7 @@ The file is written atomically; an existing one is replaced only with --force.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Data, "data", "", "MNIST directory (default $DLTRAIN_DATA, else ./data)")
-	fl.IntVarP(&opts.N, "n", "n", 16, fmt.Sprintf("how many training images (1..%d)", maxPreviewImages))
+	fl.IntVarP(&opts.N, "images", "n", 16, fmt.Sprintf("how many training images (1..%d)", maxPreviewImages))
 	fl.IntVar(&opts.Start, "start", 0, "index of the first training image")
 	fl.IntVar(&opts.Variants, "variants", 3, fmt.Sprintf("deformations per image, those of epochs 1..K (1..%d)", maxPreviewVariants))
 	fl.Uint64Var(&opts.Seed, "seed", 1, "the training run's seed: the deformations are those of this seed")

@@ -21,7 +21,7 @@ func TestDataPreviewFlags(t *testing.T) {
 			return o.Out == "g.png" && o.N == 16 && o.Variants == 3 && o.Start == 0 && o.Seed == 1 && !o.Force &&
 				o.Augment == "elastic" && o.Rotate == 15 && o.ElasticSigma == 6 && o.ElasticAlpha == 36
 		}},
-		{"--augment affine --rotate 30 -n 64 --variants 5 --start 100 --seed 7 --force --output x.png --data d", func(o *DataPreviewOptions) bool {
+		{"--augment affine --rotate 30 --images 64 --variants 5 --start 100 --seed 7 --force --output x.png --data d", func(o *DataPreviewOptions) bool {
 			return o.Augment == "affine" && o.Rotate == 30 && o.N == 64 && o.Variants == 5 && o.Start == 100 && o.Seed == 7 &&
 				o.Force && o.Out == "x.png" && o.Data == "d"
 		}},
