@@ -23,8 +23,9 @@ type IO struct {
 // Factory holds what every command needs from outside: its IO, and the data loader (tests inject the
 // committed MNIST subset).
 type Factory struct {
-	IO       *IO
-	LoadData func(dir string) (train, test *mnist.Set, err error)
+	IO *IO
+	// LoadData reads data set ds from dir (--data; "" means the set's default places).
+	LoadData func(ds mnist.Dataset, dir string) (train, test *mnist.Set, err error)
 }
 
 // NewFactory is the production Factory: the process's stdio and the real data loader.

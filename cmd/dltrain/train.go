@@ -21,7 +21,7 @@ import (
 type TrainOptions struct {
 	IO *IO
 	// LoadData reads the training and test sets; tests inject a small subset.
-	LoadData func(dir string) (train, test *mnist.Set, err error)
+	LoadData func(ds mnist.Dataset, dir string) (train, test *mnist.Set, err error)
 	Context  context.Context
 	// Signals delivers SIGINT/SIGTERM; nil means the process's own (signal.Notify).
 	Signals <-chan os.Signal
@@ -38,6 +38,7 @@ type TrainOptions struct {
 	Activation      string
 	Loss            string
 	Seed            uint64
+	Dataset         string
 	Data            string
 	Out             string
 	Device          string
@@ -54,9 +55,15 @@ func NewCmdTrain(f *Factory, runF func(*TrainOptions) error) *cobra.Command {
 	opts := &TrainOptions{IO: f.IO, LoadData: f.LoadData}
 	cmd := &cobra.Command{
 		Use:   "train",
-		Short: "Train an MLP on MNIST and save it",
+		Short: "Train an MLP on MNIST (or Fashion-MNIST, or your own IDX files) and save it",
 		Long: `Train an MLP on MNIST with SGD and momentum, evaluate it on the test set after every
 epoch, and save the weights and optimizer state to a safetensors checkpoint.
+
+--dataset fashion-mnist trains on Fashion-MNIST (found in --data, else $DLTRAIN_DATA/fashion-mnist
+or ./data/fashion-mnist, else /usr/share/datasets/fashion-mnist); --dataset idx on any four IDX files
+of 28x28 images with labels 0..9 in --data, under the official MNIST file names. MNIST and
+Fashion-MNIST files are checked against the SHA-256 of their content. The checkpoint records the
+data set, and eval, predict and export use it from there.
 
 The defaults are the classic setup: 784-128-10, ReLU, cross-entropy, SGD lr 0.01, momentum 0.9,
 batch 100, inputs normalized to (x-0.5)/0.5.
@@ -73,6 +80,9 @@ newest of them. The first SIGINT or SIGTERM finishes the current step, saves --o
 test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
 		Example: `  # the classic MNIST MLP, 10 epochs on the CPU
   dltrain train --epochs 10
+
+  # Fashion-MNIST (make data DATASET=fashion-mnist, or Debian's dataset-fashion-mnist)
+  dltrain train --dataset fashion-mnist -o fashion.bin
 
   # a deeper tanh net, with per-epoch metrics
   dltrain train --hidden 512,256 --activation tanh --epochs 5 --metrics run.jsonl
@@ -102,7 +112,8 @@ test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
 	fl.StringVar(&opts.Activation, "activation", "relu", "hidden activation: relu, sigmoid or tanh")
 	fl.StringVar(&opts.Loss, "loss", "ce", "loss: ce (softmax cross-entropy) or mse (on one-hot targets)")
 	fl.Uint64Var(&opts.Seed, "seed", 1, "seed for initialization and shuffling")
-	fl.StringVar(&opts.Data, "data", "", "MNIST directory (default $DLTRAIN_DATA, else ./data)")
+	fl.StringVar(&opts.Dataset, "dataset", mnist.DefaultDataset, datasetHelp)
+	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
 	fl.StringVarP(&opts.Out, "out", "o", "model.bin", "checkpoint to write")
 	fl.StringVar(&opts.Device, "device", "auto", "cpu, cuda, or auto (the GPU when there is one)")
 	fl.StringVar(&opts.Metrics, "metrics", "", "append per-epoch metrics as JSON lines to this file")
@@ -153,6 +164,10 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 			return nil, hyper, usageErr("--%s cannot change on --resume: the checkpoint fixes the architecture and seed", name)
 		}
 	}
+	if set("dataset") && opts.Dataset != ck.DatasetName() {
+		return nil, hyper, usageErr("--dataset %s cannot change on --resume: %s was trained on %s", opts.Dataset, opts.Resume, ck.DatasetName())
+	}
+	opts.Dataset = ck.DatasetName()
 	h := ck.Hyper
 	h.Epochs = opts.Epochs
 	if set("lr") {
@@ -184,6 +199,9 @@ func trainRun(opts *TrainOptions) error {
 	if opts.CheckpointEvery < 0 || opts.Keep < 0 {
 		return usageErr("--checkpoint-every and --keep must be ≥ 0")
 	}
+	if _, err := lookupDataset(opts.Dataset); err != nil {
+		return err
+	}
 	key, err := loadKey(opts.KeyFile)
 	if err != nil {
 		return err
@@ -196,9 +214,16 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	train, test, err := opts.LoadData(opts.Data)
+	ds, err := lookupDataset(opts.Dataset) // the checkpoint's own with --resume
 	if err != nil {
 		return err
+	}
+	train, test, err := opts.LoadData(ds, opts.Data)
+	if err != nil {
+		return err
+	}
+	meta := func(acc float64) checkpoint.Meta {
+		return checkpoint.Meta{Hyper: hyper, TestAccuracy: acc, Dataset: ds.Name, Version: buildVersion()}
 	}
 	for _, p := range safefile.RemoveStaleTemps(opts.Out) {
 		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", p)
@@ -222,8 +247,8 @@ func trainRun(opts *TrainOptions) error {
 		if opts.Resume != "" {
 			from = fmt.Sprintf(", resuming %s at epoch %d step %d", opts.Resume, m.Epoch+1, m.EpochStep)
 		}
-		fmt.Fprintf(io.Err, "training %s %s/%s on %s: %d train, %d test images, batch %d, lr %g, momentum %g%s\n",
-			m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name(), train.N, test.N, hyper.BatchSize, hyper.LR, hyper.Momentum, from)
+		fmt.Fprintf(io.Err, "training %s %s/%s on %s: %s, %d train, %d test images, batch %d, lr %g, momentum %g%s\n",
+			m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name(), ds.Title, train.N, test.N, hyper.BatchSize, hyper.LR, hyper.Momentum, from)
 	}
 
 	ctx, cancel := context.WithCancel(orBackground(opts.Context))
@@ -250,7 +275,7 @@ func trainRun(opts *TrainOptions) error {
 		}
 		if opts.CheckpointEvery > 0 && r.Epoch%opts.CheckpointEvery == 0 && r.Epoch < hyper.Epochs {
 			p := epochPath(opts.Out, r.Epoch)
-			ck := checkpoint.Checkpoint{Model: m, Meta: checkpoint.Meta{Hyper: hyper, TestAccuracy: r.TestAccuracy}}
+			ck := checkpoint.Checkpoint{Model: m, Meta: meta(r.TestAccuracy)}
 			if err := checkpoint.Save(p, ck, key); err != nil {
 				return withCode(exitModel, err, "")
 			}
@@ -265,7 +290,7 @@ func trainRun(opts *TrainOptions) error {
 	}
 	caught := sig.first()
 	save := func() error {
-		ck := checkpoint.Checkpoint{Model: m, Meta: checkpoint.Meta{Hyper: hyper, TestAccuracy: last.TestAccuracy}}
+		ck := checkpoint.Checkpoint{Model: m, Meta: meta(last.TestAccuracy)}
 		if err := checkpoint.Save(opts.Out, ck, key); err != nil {
 			return withCode(exitModel, err, "")
 		}
