@@ -94,6 +94,7 @@ official files through the Go module proxy. Nothing is downloaded at run time.`,
 		return &exitErr{code: exitUsage, err: err, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
 	})
 	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdPredict(f, nil), NewCmdKeygen(f), NewCmdVersion(io))
+	root.AddCommand(NewCmdPlot(f, nil), NewCmdInspect(f, nil), NewCmdData(f))
 	return root
 }
 
