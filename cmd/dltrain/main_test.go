@@ -221,9 +221,9 @@ func TestVersionAndHelp(t *testing.T) {
 	if code := Main([]string{"version"}, f); code != 0 || !strings.Contains(out.String(), "backends: cpu") || !strings.Contains(out.String(), "cuda: not built") {
 		t.Fatalf("version: %d %q", code, out.String())
 	}
-	for _, verb := range []string{"train", "eval", "export", "version"} {
+	for _, verb := range []string{"train", "eval", "export", "version", "predict", "plot", "inspect", "data", "data sample"} {
 		f, out, _ := testFactory()
-		if code := Main([]string{verb, "--help"}, f); code != 0 || !strings.Contains(out.String(), "Examples:") {
+		if code := Main(append(strings.Fields(verb), "--help"), f); code != 0 || !strings.Contains(out.String(), "Examples:") {
 			t.Errorf("%s --help: exit %d, no Examples section:\n%s", verb, code, out.String())
 		}
 	}

@@ -75,15 +75,18 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "dltrain",
 		Short: "Train MLPs on MNIST, on the CPU or an NVIDIA GPU",
-		Long: `dltrain trains multi-layer perceptrons on MNIST and evaluates and exports them.
+		Long: `dltrain trains multi-layer perceptrons on MNIST (or Fashion-MNIST, or your own IDX files: see
+--dataset) and evaluates, inspects, draws and exports them.
 
 The data is read from --data DIR, else $DLTRAIN_DATA, else ./data; run 'make data' to fetch the
 official files through the Go module proxy. Nothing is downloaded at run time.`,
 		Example: `  make data                       # once: the official MNIST files into ./data
-  dltrain train --epochs 10
-  dltrain eval model.bin
+  dltrain train --epochs 10 --metrics run.jsonl
+  dltrain eval model.bin --confusion-png cm.png
+  dltrain plot run.jsonl -o curves.png
+  dltrain inspect model.bin
   dltrain export model.bin -o model.onnx
-  dltrain predict model.bin my-digit.png`,
+  dltrain data sample -n 10 -o digits/ && dltrain predict model.bin digits/*.png`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
