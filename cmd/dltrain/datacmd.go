@@ -29,7 +29,13 @@ func NewCmdData(f *Factory) *cobra.Command {
 		Long: `Work with the data sets (mnist, fashion-mnist, idx). 'dltrain data sample' writes test images as
 PNG files to try 'dltrain predict' on. The data itself comes from 'make data' (see 'dltrain --help').`,
 		Example: `  dltrain data sample -n 10 -o digits/`,
-		Args:    cobra.NoArgs,
+		Args:    cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &exitErr{code: exitUsage, err: fmt.Errorf("unknown command %q for 'dltrain data'", args[0]), hint: "see 'dltrain data --help'"}
+			}
+			return cmd.Help()
+		},
 	}
 	cmd.AddCommand(NewCmdDataSample(f, nil))
 	return cmd

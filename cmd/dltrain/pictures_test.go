@@ -495,6 +495,7 @@ func TestDataSample(t *testing.T) {
 		{[]string{"data", "sample", "-n", "5", "--start", "998", "-o", t.TempDir()}, "the MNIST test set has 1000 images; --start 998 -n 5 asks for images up to 1002"},
 		{[]string{"data", "sample", "-o", files[0]}, "is not a directory"},
 		{[]string{"data", "sample", "--dataset", "cifar", "-o", dir}, `unknown data set "cifar"`},
+		{[]string{"data", "frobnicate"}, `unknown command "frobnicate" for 'dltrain data'`},
 	} {
 		if code, _, e := run(t, c.args...); code != exitUsage || !strings.Contains(e, c.want) {
 			t.Errorf("dltrain %s: exit %d, stderr %q; want %d and %q", strings.Join(c.args, " "), code, e, exitUsage, c.want)

@@ -130,7 +130,7 @@ func readRun(path, label string) (figure.Run, error) {
 	}
 	run, err := figure.ReadRun(fh, label)
 	if err != nil {
-		return figure.Run{}, withCode(exitData, err, "give the files that 'dltrain train --metrics FILE' writes")
+		return figure.Run{}, withCode(exitData, err, "plot reads the JSON lines that train's --metrics option writes, one per epoch")
 	}
 	return run, nil
 }
