@@ -149,19 +149,19 @@ func inspectRun(opts *InspectOptions) error {
 	}
 	size, head, err := fileHead(opts.Model, checkpoint.EnvelopeHeaderLen)
 	if err != nil {
-		return withCode(exitModel, fmt.Errorf("checkpoint: %s: %w", opts.Model, err), "")
+		return withCode(exitModel, fmt.Errorf("checkpoint: %s: %w", filepath.Base(opts.Model), err), "")
 	}
 	res := inspectJSON{File: opts.Model, Size: size, Encrypted: checkpoint.IsEncrypted(head), ReaderVersion: buildVersion()}
 	var env checkpoint.Envelope
 	if res.Encrypted {
 		if env, err = checkpoint.ReadEnvelope(head, size); err != nil {
-			return withCode(exitModel, fmt.Errorf("checkpoint: %s: %w", opts.Model, err), "")
+			return withCode(exitModel, fmt.Errorf("checkpoint: %s: %w", filepath.Base(opts.Model), err), "")
 		}
 		res.Envelope = &envelopeJSON{Version: env.Version, Algorithm: env.AlgorithmName(), Nonce: hex.EncodeToString(env.Nonce)}
 	}
 	if res.Encrypted && key == nil {
 		if opts.WeightsPNG != "" {
-			return withCode(exitModel, fmt.Errorf("checkpoint: %s: %w", opts.Model, checkpoint.ErrEncrypted), "pass --key-file FILE or set DLTRAIN_KEY_FILE to draw its weights")
+			return withCode(exitModel, fmt.Errorf("checkpoint: %s: %w", filepath.Base(opts.Model), checkpoint.ErrEncrypted), "pass --key-file FILE or set DLTRAIN_KEY_FILE to draw its weights")
 		}
 		return printInspect(opts, res, nil, env)
 	}

@@ -364,6 +364,9 @@ func TestInspect(t *testing.T) {
 	}{
 		{[]string{"inspect", filepath.Join(dir, "missing.bin")}, exitModel, "missing.bin: no such file"},
 		{[]string{"inspect", dir}, exitModel, "not a regular file"},
+		{[]string{"inspect", writeFile(t, dir, "junk.bin", "not a model at all")}, exitModel, "junk.bin: "},
+		{[]string{"inspect", writeFile(t, dir, "short.bin", "DLTRAINE\x01\x01abc")}, exitModel, "dltrain: checkpoint: short.bin: encrypted file truncated (13 bytes)\n"},
+		{[]string{"inspect", writeFile(t, dir, "short.bin", "DLTRAINE\x01\x01abc"), "--json"}, exitModel, "encrypted file truncated"},
 		{[]string{"inspect", fash, "--weights-png", fash}, exitUsage, "it is the input"},
 		{[]string{"inspect", fash, "--weights-png", "w.png", "--weights-max", "0"}, exitUsage, "--weights-max 0: want 1..1024"},
 	} {
@@ -529,4 +532,14 @@ func TestDataSample(t *testing.T) {
 	if len(ents) != 2 || ents[0].Name() != "0000-"+sampleName(mustDataset(t, "fashion-mnist"), 0, 1000, test.Labels[0])[5:] {
 		t.Errorf("Fashion-MNIST sample files: %v", ents)
 	}
+}
+
+// writeFile writes content to dir/name and returns the path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
