@@ -56,6 +56,9 @@ func parseOnly(t *testing.T, args ...string) any {
 		"eval":    NewCmdEval(f, func(o *EvalOptions) error { return keep(o) }),
 		"predict": NewCmdPredict(f, func(o *PredictOptions) error { return keep(o) }),
 		"export":  NewCmdExport(f, func(o *ExportOptions) error { return keep(o) }),
+		"plot":    NewCmdPlot(f, func(o *PlotOptions) error { return keep(o) }),
+		"inspect": NewCmdInspect(f, func(o *InspectOptions) error { return keep(o) }),
+		"sample":  NewCmdDataSample(f, func(o *DataSampleOptions) error { return keep(o) }),
 	}[args[0]]
 	cmd.SetArgs(args[1:])
 	if err := cmd.Execute(); err != nil {
@@ -64,6 +67,7 @@ func parseOnly(t *testing.T, args ...string) any {
 	return got
 }
 
+// TestDatasetFlags parses the flags of every verb this work added or changed.
 func TestDatasetFlags(t *testing.T) {
 	cases := []struct {
 		args  string
@@ -86,6 +90,30 @@ func TestDatasetFlags(t *testing.T) {
 		{"export m.bin --dataset mnist --allow-dataset-mismatch", func(o any) bool {
 			e := o.(*ExportOptions)
 			return e.Dataset == "mnist" && e.AllowMismatch
+		}},
+		{"plot a.jsonl b.jsonl -o c.png", func(o any) bool {
+			p := o.(*PlotOptions)
+			return strings.Join(p.Files, ",") == "a.jsonl,b.jsonl" && p.Out == "c.png" && p.Width == 1200 && p.Height == 500 && p.Title == ""
+		}},
+		{"plot a.jsonl --output c.png --width 800 --height 300 --title T", func(o any) bool {
+			p := o.(*PlotOptions)
+			return p.Out == "c.png" && p.Width == 800 && p.Height == 300 && p.Title == "T"
+		}},
+		{"inspect m.bin", func(o any) bool {
+			i := o.(*InspectOptions)
+			return i.Model == "m.bin" && !i.JSON && i.WeightsPNG == "" && i.WeightsMax == 256 && i.KeyFile == ""
+		}},
+		{"inspect m.bin --json --weights-png w.png --weights-max 9 --key-file k", func(o any) bool {
+			i := o.(*InspectOptions)
+			return i.JSON && i.WeightsPNG == "w.png" && i.WeightsMax == 9 && i.KeyFile == "k"
+		}},
+		{"sample -o d", func(o any) bool {
+			d := o.(*DataSampleOptions)
+			return d.Out == "d" && d.N == 10 && d.Start == 0 && d.Dataset == "mnist" && d.Data == ""
+		}},
+		{"sample -n 3 --start 7 --dataset fashion-mnist --data /x --output d", func(o any) bool {
+			d := o.(*DataSampleOptions)
+			return d.Out == "d" && d.N == 3 && d.Start == 7 && d.Dataset == "fashion-mnist" && d.Data == "/x"
 		}},
 	}
 	for _, c := range cases {
