@@ -11,13 +11,9 @@ import (
 	"github.com/dltrain/dltrain/internal/cpu"
 )
 
-// loadData finds and reads MNIST from dir (the --data flag; empty: $DLTRAIN_DATA, else ./data),
-// turning failures into data errors with a hint.
-func loadData(dirFlag string) (train, test *mnist.Set, err error) {
-	ds, err := mnist.Lookup(mnist.DefaultDataset)
-	if err != nil {
-		return nil, nil, err
-	}
+// loadData finds and reads data set ds from dir (the --data flag; empty: the set's default places, see
+// mnist.Dataset.SearchDirs), turning failures into data errors with a hint.
+func loadData(ds mnist.Dataset, dirFlag string) (train, test *mnist.Set, err error) {
 	files, err := ds.Find(dirFlag)
 	if err != nil {
 		return nil, nil, withCode(exitData, err, dataHint(ds, err))
@@ -52,7 +48,7 @@ func dataHint(ds mnist.Dataset, err error) string {
 	case errors.As(err, &nf):
 		return fetch + ", or point --data or $DLTRAIN_DATA at a directory holding the four IDX files"
 	case errors.As(err, &de) && de.Owner.Name != "":
-		return fmt.Sprintf("these files are %s's; point --data at %s's files", de.Owner.Title, ds.Title)
+		return fmt.Sprintf("these files are %s's: add --dataset %s to use them as %s, or point --data at %s's files", de.Owner.Title, de.Owner.Name, de.Owner.Title, ds.Title)
 	case errors.As(err, &de):
 		return fmt.Sprintf("move %s out of the way, then %s", de.Path, fetch)
 	}
