@@ -5,8 +5,10 @@ package ref
 func SGDMomentum[F Float](params, velocity, grads []F, lr, mu F, N int) {
 	params, velocity, grads = params[:N], velocity[:N], grads[:N]
 	for i, g := range grads {
-		v := mu*velocity[i] + g
+		// Each product is rounded before its sum (F(…); see "Rounding" in the package doc), as
+		// sgd.ptx does, so the update is the same bits on every machine and on the GPU.
+		v := F(mu*velocity[i]) + g
 		velocity[i] = v
-		params[i] -= lr * v
+		params[i] -= F(lr * v)
 	}
 }
