@@ -166,13 +166,16 @@ func TestEmuGradSumsAndInputGrad(t *testing.T) {
 }
 
 // lossCase runs softmax_ce or mse on B rows of K logits against the labels of rows start.. of a
-// random set (with the cursor adding cur when cur > 0) and compares gradient and stats.
-func lossCase(t *testing.T, rng *rand.Rand, en Entry, B, K, start, cur int, z []float32) {
+// random set (with the cursor adding cur when cur > 0), or against label 0 for every row when zero is
+// set, and compares gradient and stats.
+func lossCase(t *testing.T, rng *rand.Rand, en Entry, B, K, start, cur int, z []float32, zero bool) {
 	t.Helper()
 	e := newEmu()
 	labels := make([]uint8, start+cur+B+3)
 	for i := range labels {
-		labels[i] = uint8(rng.IntN(max(K, 1)))
+		if !zero {
+			labels[i] = uint8(rng.IntN(max(K, 1)))
+		}
 	}
 	want := make([]float32, B*K)
 	f := ref.CrossEntropy[float32]
@@ -198,14 +201,20 @@ func TestEmuLosses(t *testing.T) {
 	for _, en := range []Entry{SoftmaxCE, MSE} {
 		for _, c := range [][4]int{{1, 10, 0, 0}, {31, 10, 2, 0}, {65, 10, 0, 5}, {100, 10, 3, 0}, {300, 10, 1, 2}, {9, 16, 0, 0}, {5, 1, 0, 0}} {
 			B, K := c[0], c[1]
-			lossCase(t, rng, en, B, K, c[2], c[3], opstest.Randn(rng, B*K))
+			lossCase(t, rng, en, B, K, c[2], c[3], opstest.Randn(rng, B*K), false)
 		}
-		// NaN and ±Inf logits: the loss and gradient go NaN where the CPU's do.
-		for row := range 4 {
-			const B, K = 4, 10
+		// NaN and ±Inf logits, first in a row and elsewhere: the loss and gradient go NaN where the
+		// CPU's do, and the argmax (so the correct count) is the CPU's. Label 0 everywhere, so a row
+		// whose z_0 is NaN counts as correct exactly when the kernel's argmax is the CPU's 0.
+		for row := range 6 {
+			const B, K = 6, 10
 			z := opstest.Randn(rng, B*K)
-			z[row*K+rng.IntN(K)] = special[row%3]
-			lossCase(t, rng, en, B, K, 0, 0, z)
+			pos := 0
+			if row >= 3 {
+				pos = 1 + rng.IntN(K-1)
+			}
+			z[row*K+pos] = special[row%3]
+			lossCase(t, rng, en, B, K, 0, 0, z, true)
 		}
 	}
 }
