@@ -17,11 +17,12 @@ type EvalOptions struct {
 	IO       *IO
 	LoadData func(dir string) (train, test *mnist.Set, err error)
 
-	Model   string
-	KeyFile string
-	Data    string
-	Device  string
-	JSON    bool
+	Model     string
+	KeyFile   string
+	Data      string
+	Device    string
+	Precision string
+	JSON      bool
 }
 
 // NewCmdEval builds 'dltrain eval'.
@@ -49,6 +50,7 @@ accuracy and the 10x10 confusion matrix (rows are the true class, columns the pr
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	fl.StringVar(&opts.Data, "data", "", "MNIST directory (default $DLTRAIN_DATA, else ./data)")
 	fl.StringVar(&opts.Device, "device", "cpu", "cpu, cuda, or auto")
+	fl.StringVar(&opts.Precision, "precision", "fp32", precisionHelp)
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	return cmd
 }
@@ -71,6 +73,9 @@ func evalRun(opts *EvalOptions) error {
 	}
 	be, err := pickBackend(opts.Device, opts.IO, opts.JSON)
 	if err != nil {
+		return err
+	}
+	if err := applyPrecision(be, opts.Precision, opts.Device, opts.IO, opts.JSON); err != nil {
 		return err
 	}
 	_, test, err := opts.LoadData(opts.Data)

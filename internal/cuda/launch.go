@@ -9,9 +9,6 @@ package cuda
 import (
 	"fmt"
 	"math"
-	"unsafe"
-
-	"gonum.org/v1/gonum/blas"
 
 	"github.com/dltrain/dltrain/internal/kernels"
 	"github.com/dltrain/dltrain/internal/mnist"
@@ -21,6 +18,10 @@ import (
 // launch runs entry e over n work items with 64-bit arguments, checking the launch.
 func (b *Backend) launch(e kernels.Entry, n int, args ...uint64) {
 	if b.err != nil {
+		return
+	}
+	if n > maxFloats { // Alloc refuses tensors this long, so no launch should see it
+		b.fail(fmt.Errorf("cuda: %s over %d items: the kernels index with 32 bits", e.Name, n))
 		return
 	}
 	grid := e.Grid(n)
@@ -69,23 +70,9 @@ func (b *Backend) gemm(tA, tB bool, M, N, K int, a Tensor, lda int, bm Tensor, l
 	if b.err != nil || M == 0 || N == 0 {
 		return
 	}
-	opA, opB := blas.NoTrans, blas.NoTrans
-	if tA {
-		opA = blas.Trans
+	if err := b.blas.sgemm(tB, tA, N, M, K, uint64(bm.ptr), ldb, uint64(a.ptr), lda, uint64(c.ptr), ldc); err != nil {
+		b.fail(fmt.Errorf("cuda: SGEMM %d×%d×%d: %v", M, N, K, err))
 	}
-	if tB {
-		opB = blas.Trans
-	}
-	b.blas.Sgemm(opB, opA, N, M, K, 1, devSlice(bm), ldb, devSlice(a), lda, 0, devSlice(c), ldc)
-	if err := b.blas.Err(); err != nil {
-		b.fail(fmt.Errorf("cuda: cublasSgemm(%d×%d×%d): %v", M, N, K, err))
-	}
-}
-
-// devSlice dresses a device pointer as a []float32 for gorgonia/cu/blas, which passes &s[0] to
-// cuBLAS as the device address and never reads the memory from Go.
-func devSlice(t Tensor) []float32 {
-	return unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(nil), uintptr(t.ptr))), max(t.n, 1))
 }
 
 // MatmulForward: out = act(inp · weightᵀ + bias): one SGEMM, then bias_act; for a small layer
@@ -133,8 +120,8 @@ func (b *Backend) ActivationBackward(dinp, dout, out ops.Tensor, act ops.Activat
 // takes at most maxClasses classes.
 func (b *Backend) CrossEntropy(dlogits, stats, logits ops.Tensor, md ops.Data, start, B, K int) {
 	d := md.(*data)
-	if K > maxClasses {
-		b.fail(fmt.Errorf("cuda: softmax_ce handles at most %d classes, not %d", maxClasses, K))
+	if K < 1 || K > maxClasses {
+		b.fail(fmt.Errorf("cuda: softmax_ce handles 1 to %d classes, not %d", maxClasses, K))
 		return
 	}
 	b.launch(kernels.SoftmaxCE, B, ptr(dlogits), ptr(stats), ptr(logits), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
@@ -146,6 +133,10 @@ const maxClasses = 16
 // MSE launches mse.
 func (b *Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int) {
 	d := md.(*data)
+	if K < 1 {
+		b.fail(fmt.Errorf("cuda: mse of %d classes", K))
+		return
+	}
 	b.launch(kernels.MSE, B, ptr(dout), ptr(stats), ptr(out), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
 }
 
