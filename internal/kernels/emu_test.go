@@ -66,6 +66,7 @@ type inst struct {
 	guardNeg bool
 	op       string   // first part of the opcode: "add", "ld", ...
 	mods     []string // the rest: "rn", "f32", "global", ...
+	ty       string   // the last type suffix (f32, u32, b64, pred, ...)
 	args     []operand
 	target   int // bra: instruction index
 }
@@ -79,7 +80,7 @@ func (in *inst) has(mod string) bool {
 	return false
 }
 
-// typ is the last type suffix of the opcode (f32, u32, b64, pred, ...).
+// typ finds the last type suffix of the opcode (f32, u32, b64, pred, ...).
 func (in *inst) typ() string {
 	for i := len(in.mods) - 1; i >= 0; i-- {
 		if isType(in.mods[i]) {
@@ -281,6 +282,7 @@ func (k *emuKernel) statement(stmt string, line int) error {
 	opcode, rest, _ := strings.Cut(stmt, " ")
 	parts := strings.Split(opcode, ".")
 	in.op, in.mods = parts[0], parts[1:]
+	in.ty = in.typ()
 	for _, a := range splitArgs(rest) {
 		o, err := k.operand(a)
 		if err != nil {
@@ -979,9 +981,8 @@ func (br *blockRun) set(t *thread, o operand, v uint64) error {
 
 // exec runs one instruction that neither branches nor synchronizes.
 func (br *blockRun) exec(t *thread, in *inst) error {
-	ty := in.typ()
+	ty := in.ty
 	args := in.args
-	src := func(i int) (uint64, error) { return br.val(t, args[i]) }
 	switch in.op {
 	case "ld", "st":
 		space := "global"
@@ -1046,7 +1047,7 @@ func (br *blockRun) exec(t *thread, in *inst) error {
 		if err != nil {
 			return err
 		}
-		b, err := src(2)
+		b, err := br.val(t, args[2])
 		if err != nil {
 			return err
 		}
@@ -1056,27 +1057,27 @@ func (br *blockRun) exec(t *thread, in *inst) error {
 	case "membar", "fence":
 		return nil
 	case "cvta":
-		v, err := src(1)
+		v, err := br.val(t, args[1])
 		if err != nil {
 			return err
 		}
 		return br.set(t, args[0], v)
 	case "mov":
-		v, err := src(1)
+		v, err := br.val(t, args[1])
 		if err != nil {
 			return err
 		}
 		return br.set(t, args[0], mask(v, ty))
 	case "selp":
-		a, err := src(1)
+		a, err := br.val(t, args[1])
 		if err != nil {
 			return err
 		}
-		b, err := src(2)
+		b, err := br.val(t, args[2])
 		if err != nil {
 			return err
 		}
-		p, err := src(3)
+		p, err := br.val(t, args[3])
 		if err != nil {
 			return err
 		}
@@ -1085,11 +1086,11 @@ func (br *blockRun) exec(t *thread, in *inst) error {
 		}
 		return br.set(t, args[0], b)
 	case "setp":
-		a, err := src(1)
+		a, err := br.val(t, args[1])
 		if err != nil {
 			return err
 		}
-		b, err := src(2)
+		b, err := br.val(t, args[2])
 		if err != nil {
 			return err
 		}
@@ -1112,7 +1113,7 @@ func (br *blockRun) exec(t *thread, in *inst) error {
 		return br.set(t, args[0], v)
 	case "cvt":
 		tys := in.types()
-		v, err := src(1)
+		v, err := br.val(t, args[1])
 		if err != nil {
 			return err
 		}
@@ -1144,7 +1145,7 @@ func (br *blockRun) exec(t *thread, in *inst) error {
 	}
 
 	if ty == "pred" {
-		a, err := src(1)
+		a, err := br.val(t, args[1])
 		if err != nil {
 			return err
 		}
@@ -1152,7 +1153,7 @@ func (br *blockRun) exec(t *thread, in *inst) error {
 		case "not":
 			return br.set(t, args[0], a^1)
 		}
-		b, err := src(2)
+		b, err := br.val(t, args[2])
 		if err != nil {
 			return err
 		}

@@ -239,7 +239,7 @@ func TestEmuSGD(t *testing.T) {
 		wp, wv := append([]float32(nil), p...), append([]float32(nil), v...)
 		ref.SGDMomentum(wp, wv, g, 0.01, 0.9, n)
 		dp, dv := e.f32s(p), e.f32s(v)
-		must(t, e.launchEntry(SGDMomentum, n, dp, dv, e.f32s(g), uint64(n), uint64(math.Float32bits(0.01)), uint64(math.Float32bits(0.9))))
+		must(t, e.launchEntry(SGDMomentum, n, dp, dv, e.f32s(g), uint64(n), uint64(math.Float32bits(0.01)), uint64(math.Float32bits(0.9)), 0, 0))
 		opstest.Compare(t, fmt.Sprintf("sgd_momentum n=%d params", n), e.getF32(dp, n), wp, 0, 0)
 		opstest.Compare(t, fmt.Sprintf("sgd_momentum n=%d velocity", n), e.getF32(dv, n), wv, 0, 0)
 	}
@@ -250,9 +250,13 @@ func TestEmuSGD(t *testing.T) {
 	wp, wv := append([]float32(nil), p...), append([]float32(nil), v...)
 	ref.SGDMomentum(wp, wv, g, 0.5, 0.25, n)
 	dp, dv := e.f32s(p), e.f32s(v)
-	must(t, e.launch(SGDMomentum.Module, SGDMomentum.Name, 2, 32, dp, dv, e.f32s(g), n, uint64(math.Float32bits(0.5)), uint64(math.Float32bits(0.25))))
+	cur := e.i32s([]int32{300})
+	must(t, e.launch(SGDMomentum.Module, SGDMomentum.Name, 2, 32, dp, dv, e.f32s(g), n, uint64(math.Float32bits(0.5)), uint64(math.Float32bits(0.25)), cur, 100))
 	opstest.Compare(t, "sgd_momentum grid-stride params", e.getF32(dp, n), wp, 0, 0)
 	opstest.Compare(t, "sgd_momentum grid-stride velocity", e.getF32(dv, n), wv, 0, 0)
+	if got := e.u32(cur); got != 400 {
+		t.Fatalf("sgd_momentum with cursor 300, by 100: cursor = %d, want 400 (advanced once)", got)
+	}
 }
 
 // TestEmuCatchesBugs: the interpreter's own rules, on small kernels that break them.
