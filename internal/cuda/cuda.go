@@ -88,6 +88,19 @@ type Backend struct {
 	devName   string // for reports
 	precision Precision
 	closed    bool
+
+	// The fused step (fuse.go): ops queued while fuse is on, emitted (fused where they match a
+	// pattern) at the next point that needs them; the fused kernels' scratch.
+	fuse                 bool
+	emitting             bool
+	queue                []qop
+	fcPart, headPart     Tensor
+	scratchNeed          []scratchNeed
+	fusedFcIn, fusedHead int // fused launches so far, for tests and reports
+
+	// skipKernels makes launch do nothing, so that a step runs its cuBLAS GEMMs alone, on its own
+	// buffers: the report's measure of what the GEMMs cost inside the step (report_test.go).
+	skipKernels bool
 }
 
 var _ ops.Backend = (*Backend)(nil)
@@ -135,7 +148,7 @@ func Open(ordinal int) (*Backend, error) {
 		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("cuda: creating a context on device %d: %v", ordinal, err)
 	}
-	b := &Backend{dev: dev, ctx: ctx, fns: map[string]cu.Function{}}
+	b := &Backend{dev: dev, ctx: ctx, fns: map[string]cu.Function{}, fuse: fusionFromEnv()}
 	if err := b.open(); err != nil {
 		b.Close()
 		return nil, err
@@ -289,6 +302,7 @@ func (b *Backend) View(t ops.Tensor, off, n int) ops.Tensor {
 
 // Upload copies src to dst.
 func (b *Backend) Upload(dst ops.Tensor, src []float32) error {
+	b.flush()
 	d := dev(dst)
 	if d.n != len(src) {
 		return fmt.Errorf("cuda: upload of %d floats into %d", len(src), d.n)
@@ -307,6 +321,7 @@ func (b *Backend) Upload(dst ops.Tensor, src []float32) error {
 
 // Download copies src to dst, after all queued work.
 func (b *Backend) Download(dst []float32, src ops.Tensor) error {
+	b.flush()
 	s := dev(src)
 	if s.n != len(dst) {
 		return fmt.Errorf("cuda: download of %d floats into %d", s.n, len(dst))
@@ -325,6 +340,7 @@ func (b *Backend) Download(dst []float32, src ops.Tensor) error {
 
 // Zero clears t.
 func (b *Backend) Zero(t ops.Tensor) {
+	b.flush()
 	d := dev(t)
 	if d.n > 0 && b.err == nil {
 		b.fail(cu.MemsetD32(d.ptr, 0, int64(d.n)))
@@ -334,6 +350,7 @@ func (b *Backend) Zero(t ops.Tensor) {
 // Resident copies the set's pixels to the device as uint8 (47 MB for the training set) and sets the
 // natural order.
 func (b *Backend) Resident(s *mnist.Set) (ops.Data, error) {
+	b.flush()
 	d := &data{host: s, scr: make([]uint8, s.N)}
 	var err error
 	if d.pix, err = b.bytes(s.Images); err != nil {
@@ -371,6 +388,7 @@ func (b *Backend) bytes(v []uint8) (cu.DevicePtr, error) {
 // SetOrder uploads the order (checked by the caller, ops.CheckOrder) and the labels in that order: one
 // copy per epoch, none per step.
 func (b *Backend) SetOrder(md ops.Data, order []int32) error {
+	b.flush()
 	d := md.(*data)
 	for i, o := range order {
 		d.scr[i] = d.host.Labels[o]
@@ -389,6 +407,7 @@ func (b *Backend) SetOrder(md ops.Data, order []int32) error {
 
 // Sync waits for the GPU and returns the first error of any op since the last check.
 func (b *Backend) Sync() error {
+	b.flush()
 	if b.err != nil {
 		return b.err
 	}
@@ -406,6 +425,7 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
+	b.queue = nil // nothing queued runs after Close
 	var errs []error
 	b.closeGraph()
 	if b.blas != nil {

@@ -62,8 +62,11 @@ func (b *Backend) useStream() error {
 
 // Record captures step (one full-batch training step issued with start 0) and an advance of the
 // cursor into a CUDA graph, without running it. While capturing, Gather and the loss kernels read the
-// batch offset from the cursor.
+// batch offset from the cursor. With fusion on, the step's ops are emitted (fused) inside the capture;
+// if a fused kernel's scratch had to be allocated, the capture is dropped, the scratch allocated and
+// the step captured again.
 func (b *Backend) Record(step func(), batch int) error {
+	b.flush()
 	if b.err != nil {
 		return b.err
 	}
@@ -75,23 +78,42 @@ func (b *Backend) Record(step func(), batch int) error {
 		b.allocs = append(b.allocs, p)
 		b.cursor = p
 	}
-	if err := cuErr("cuStreamBeginCapture", C.dl_capture_begin(b.cstream())); err != nil {
-		return err
-	}
-	b.capturing = true
-	step()
-	b.launch(kernels.Advance, 1, uint64(b.cursor), uint64(batch))
-	b.capturing = false
 	var g C.CUgraph
-	endErr := cuErr("cuStreamEndCapture", C.dl_capture_end(b.cstream(), &g))
-	if b.err != nil || endErr != nil {
-		// A failed capture leaves nothing behind; clear the error so training can go on plainly.
-		err := errors.Join(b.err, endErr)
-		b.err = nil
-		if g != nil {
-			C.dl_graph_destroy(g)
+	for attempt := 0; ; attempt++ {
+		if err := cuErr("cuStreamBeginCapture", C.dl_capture_begin(b.cstream())); err != nil {
+			return err
 		}
-		return err
+		b.capturing = true
+		step()
+		if b.fuse {
+			b.enqueue(qop{kind: qAdvance, cursor: uint64(b.cursor), cursorTarget: uint64(b.cursor), N: batch})
+			b.flush()
+		} else {
+			b.launch(kernels.Advance, 1, uint64(b.cursor), uint64(batch))
+		}
+		b.capturing = false
+		g = nil
+		endErr := cuErr("cuStreamEndCapture", C.dl_capture_end(b.cstream(), &g))
+		if b.err != nil || endErr != nil {
+			// A failed capture leaves nothing behind; clear the error so training can go on plainly.
+			err := errors.Join(b.err, endErr)
+			b.err = nil
+			b.scratchNeed = nil
+			if g != nil {
+				C.dl_graph_destroy(g)
+			}
+			return err
+		}
+		again, err := b.scratchRetry()
+		if err != nil {
+			b.err = nil
+			C.dl_graph_destroy(g)
+			return err
+		}
+		if !again || attempt > 0 {
+			break
+		}
+		C.dl_graph_destroy(g)
 	}
 	defer C.dl_graph_destroy(g)
 	if b.exec != nil {
@@ -103,6 +125,7 @@ func (b *Backend) Record(step func(), batch int) error {
 
 // SetCursor sets the batch offset of the next replay.
 func (b *Backend) SetCursor(start int) error {
+	b.flush()
 	if b.err != nil {
 		return b.err
 	}
@@ -115,6 +138,7 @@ func (b *Backend) SetCursor(start int) error {
 
 // Replay launches the recorded step.
 func (b *Backend) Replay() error {
+	b.flush()
 	if b.err != nil {
 		return b.err
 	}

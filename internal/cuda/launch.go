@@ -15,9 +15,11 @@ import (
 	"github.com/dltrain/dltrain/internal/ops"
 )
 
-// launch runs entry e over n work items with 64-bit arguments, checking the launch.
+// launch runs entry e over n work items with 64-bit arguments, checking the launch. Queued ops
+// (fuse.go) are emitted first, so a launch from outside the queue keeps its place in the stream.
 func (b *Backend) launch(e kernels.Entry, n int, args ...uint64) {
-	if b.err != nil {
+	b.flush()
+	if b.err != nil || b.skipKernels {
 		return
 	}
 	if n > maxFloats { // Alloc refuses tensors this long, so no launch should see it
@@ -50,6 +52,10 @@ func f32bits(f float32) uint64 { return uint64(math.Float32bits(f)) }
 // Gather launches gather_normalize.
 func (b *Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
 	d := md.(*data)
+	if b.queueing() {
+		b.enqueue(qop{kind: qGather, a: dev(x), data: d, start: start, B: B, cursor: b.cursorArg()})
+		return
+	}
 	b.launch(kernels.GatherNormalize, B*mnist.Pixels, ptr(x), uint64(d.pix), uint64(d.order), uint64(start), b.cursorArg(), uint64(B))
 }
 
@@ -67,6 +73,7 @@ func (b *Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
 //
 // Leading dimensions pass through unchanged.
 func (b *Backend) gemm(tA, tB bool, M, N, K int, a Tensor, lda int, bm Tensor, ldb int, c Tensor, ldc int) {
+	b.flush()
 	if b.err != nil || M == 0 || N == 0 {
 		return
 	}
@@ -78,6 +85,10 @@ func (b *Backend) gemm(tA, tB bool, M, N, K int, a Tensor, lda int, bm Tensor, l
 // MatmulForward: out = act(inp · weightᵀ + bias): one SGEMM, then bias_act; for a small layer
 // (small(B, C, OC)) one linear_small launch does all three.
 func (b *Backend) MatmulForward(out, inp, weight, bias ops.Tensor, act ops.Activation, B, C, OC int) {
+	if b.queueing() {
+		b.enqueue(qop{kind: qForward, a: dev(out), b: dev(inp), c: dev(weight), d: dev(bias), act: act, B: B, C: C, OC: OC})
+		return
+	}
 	if small(B, C, OC) {
 		b.launch(kernels.LinearSmall, B*OC, ptr(out), ptr(inp), ptr(weight), ptr(bias), uint64(B), uint64(C), uint64(OC), uint64(act))
 		return
@@ -91,6 +102,10 @@ func (b *Backend) MatmulForward(out, inp, weight, bias ops.Tensor, act ops.Activ
 // grad_sums launch gives dweight and dbias together. Otherwise the two GEMMs go to cuBLAS and
 // grad_sums (cols = 0) sums the bias gradient.
 func (b *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight ops.Tensor, B, C, OC int) {
+	if b.queueing() {
+		b.enqueue(qop{kind: qBackward, a: dev(dinp), b: dev(dweight), c: dev(dbias), d: dev(dout), e: dev(inp), f: dev(weight), B: B, C: C, OC: OC})
+		return
+	}
 	if small(B, C, OC) {
 		if dinp != nil {
 			b.launch(kernels.InputGrad, B*C, ptr(dinp), ptr(dout), ptr(weight), uint64(B), uint64(C), uint64(OC))
@@ -113,6 +128,10 @@ func small(B, C, OC int) bool { return OC <= 16 && B*C <= 1<<16 }
 
 // ActivationBackward launches act_backward.
 func (b *Backend) ActivationBackward(dinp, dout, out ops.Tensor, act ops.Activation, N int) {
+	if b.queueing() {
+		b.enqueue(qop{kind: qActBackward, a: dev(dinp), b: dev(dout), c: dev(out), act: act, N: N})
+		return
+	}
 	b.launch(kernels.ActBackward, N, ptr(dinp), ptr(dout), ptr(out), uint64(N), uint64(act))
 }
 
@@ -120,6 +139,10 @@ func (b *Backend) ActivationBackward(dinp, dout, out ops.Tensor, act ops.Activat
 // takes at most maxClasses classes.
 func (b *Backend) CrossEntropy(dlogits, stats, logits ops.Tensor, md ops.Data, start, B, K int) {
 	d := md.(*data)
+	if b.queueing() {
+		b.enqueue(qop{kind: qCrossEntropy, a: dev(dlogits), b: dev(stats), c: dev(logits), data: d, start: start, B: B, N: K, cursor: b.cursorArg()})
+		return
+	}
 	if K < 1 || K > maxClasses {
 		b.fail(fmt.Errorf("cuda: softmax_ce handles 1 to %d classes, not %d", maxClasses, K))
 		return
@@ -133,6 +156,10 @@ const maxClasses = 16
 // MSE launches mse.
 func (b *Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int) {
 	d := md.(*data)
+	if b.queueing() {
+		b.enqueue(qop{kind: qMSE, a: dev(dout), b: dev(stats), c: dev(out), data: d, start: start, B: B, N: K, cursor: b.cursorArg()})
+		return
+	}
 	if K < 1 {
 		b.fail(fmt.Errorf("cuda: mse of %d classes", K))
 		return
@@ -142,5 +169,9 @@ func (b *Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int)
 
 // SGDMomentum launches sgd_momentum over all N parameters.
 func (b *Backend) SGDMomentum(params, velocity, grads ops.Tensor, lr, mu float32, N int) {
-	b.launch(kernels.SGDMomentum, N, ptr(params), ptr(velocity), ptr(grads), uint64(N), f32bits(lr), f32bits(mu))
+	if b.queueing() {
+		b.enqueue(qop{kind: qSGD, a: dev(params), b: dev(velocity), c: dev(grads), lr: lr, mu: mu, N: N})
+		return
+	}
+	b.launch(kernels.SGDMomentum, N, ptr(params), ptr(velocity), ptr(grads), uint64(N), f32bits(lr), f32bits(mu), 0, 0)
 }
