@@ -179,8 +179,8 @@ sanitize() {
 	[[ -x "$cs" ]] || cs=$(command -v compute-sanitizer) || { echo "no compute-sanitizer"; return 0; }
 	cd internal/cuda || return 1
 	local rc=0
-	"$cs" --tool memcheck --error-exitcode 3 ../../bin/cuda.test -test.run 'TestFcInKernels|TestHeadKernels|TestSmallLayer|TestGradSums|TestFusedStep' -test.timeout 120s || rc=1
-	"$cs" --tool racecheck --error-exitcode 3 ../../bin/cuda.test -test.run 'TestFcInKernels|TestHeadKernels|TestGradSums' -test.timeout 120s || rc=1
+	"$cs" --tool memcheck --error-exitcode 3 ../../bin/cuda.test -test.run 'TestFcInKernels|TestFcDWKernel|TestHeadKernels|TestSmallLayer|TestGradSums|TestFusedStep' -test.timeout 120s || rc=1
+	"$cs" --tool racecheck --error-exitcode 3 ../../bin/cuda.test -test.run 'TestFcInKernels|TestFcDWKernel|TestHeadKernels|TestGradSums' -test.timeout 120s || rc=1
 	return "$rc"
 }
 export -f host ptxcheck build cudatests torchprep torchrun torchresident torchgraph torchlarge report profile cli sanitize

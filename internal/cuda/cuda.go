@@ -91,12 +91,12 @@ type Backend struct {
 
 	// The fused step (fuse.go): ops queued while fuse is on, emitted (fused where they match a
 	// pattern) at the next point that needs them; the fused kernels' scratch.
-	fuse                 bool
-	emitting             bool
-	queue                []qop
-	fcPart, headPart     Tensor
-	scratchNeed          []scratchNeed
-	fusedFcIn, fusedHead int // fused launches so far, for tests and reports
+	fuse                          bool
+	emitting                      bool
+	queue                         []qop
+	fcPart, headPart              Tensor
+	scratchNeed                   []scratchNeed
+	fusedFcIn, fusedHead, fusedDW int // fused launches so far, for tests and reports
 
 	// skipKernels makes launch do nothing, so that a step runs its cuBLAS GEMMs alone, on its own
 	// buffers: the report's measure of what the GEMMs cost inside the step (report_test.go).

@@ -16,7 +16,8 @@ package cuda
 //     inputs, then CrossEntropy(dz, z), MatmulBackward(dh, dW, db, dz, h, W) and
 //     ActivationBackward(dh, dh, h), and when the next op is the previous layer's MatmulBackward on
 //     dh through cuBLAS, its bias gradient too: head_ce + head_reduce (head.ptx), 2 launches
-//     instead of 5 or 6;
+//     instead of 5 or 6; and when that previous layer is the first one, of a small batch, its weight
+//     gradient goes to fc_dw (fc_in.ptx) instead of cuBLAS;
 //   - in a recorded step, SGDMomentum then the cursor advance: one launch of sgd_momentum that also
 //     advances the cursor.
 //
@@ -229,6 +230,10 @@ func (b *Backend) fuseFcIn(q []qop) int {
 	return 2
 }
 
+// dwFits reports whether a first layer's weight gradient (OC, C) over B rows goes to fc_dw: a small
+// batch (one or two chunks of rows) and a layer of at most a million weights (the classic 128x784).
+func dwFits(B, C, OC int) bool { return B <= 256 && C*OC <= 1<<20 }
+
 // fuseAdvance matches the update followed by a recorded step's cursor advance, and has the update's
 // kernel advance the cursor (sgd.ptx), one graph node fewer.
 func (b *Backend) fuseAdvance(q []qop) int {
@@ -282,13 +287,18 @@ func (b *Backend) fuseHead(q []qop) int {
 	b.launch(kernels.HeadReduce, P, ptr(bw.b), ptr(bw.c), dbprev, ptr(ce.b), ptr(part), uint64(nblk), uint64(C), uint64(OC))
 	b.fusedHead++
 	if prev != nil {
-		// The previous layer's weight and input gradients through cuBLAS; head_reduce wrote its bias
-		// gradient.
+		// The previous layer's weight and input gradients (head_reduce wrote its bias gradient): the
+		// first layer's weight gradient of a small batch in fc_dw, anything else through cuBLAS.
 		p := prev
 		if p.a != (Tensor{}) {
 			b.gemm(false, false, p.B, p.C, p.OC, p.d, p.OC, p.f, p.C, p.a, p.C)
 		}
-		b.gemm(true, false, p.OC, p.C, p.B, p.d, p.OC, p.e, p.C, p.b, p.C)
+		if p.a == (Tensor{}) && dwFits(p.B, p.C, p.OC) {
+			b.launch(kernels.FcDW, ((p.OC+31)/32)*((p.C+31)/32), ptr(p.b), ptr(p.d), ptr(p.e), uint64(p.B), uint64(p.C), uint64(p.OC))
+			b.fusedDW++
+		} else {
+			b.gemm(true, false, p.OC, p.C, p.B, p.d, p.OC, p.e, p.C, p.b, p.C)
+		}
 	}
 	return n
 }

@@ -70,6 +70,20 @@ func TestFcInKernels(t *testing.T) {
 	}
 }
 
+func TestFcDWKernel(t *testing.T) {
+	g := open(t)
+	rng := opstest.Rand(t)
+	for _, s := range [][3]int{{100, 784, 128}, {256, 784, 128}, {1, 1, 1}, {129, 33, 31}, {17, 784, 64}} {
+		B, C, OC := s[0], s[1], s[2]
+		dout, inp := opstest.Randn(rng, B*OC), opstest.Randn(rng, B*C)
+		want, wantB := make([]float32, OC*C), make([]float32, OC)
+		ref.MatmulBackward(nil, want, wantB, dout, inp, nil, B, C, OC)
+		dw := up(t, g, opstest.NaNs(OC*C))
+		g.launch(kernels.FcDW, ((OC+31)/32)*((C+31)/32), ptr(dw), ptr(up(t, g, dout)), ptr(up(t, g, inp)), uint64(B), uint64(C), uint64(OC))
+		opstest.Compare(t, fmt.Sprintf("fc_dw %v", s), down(t, g, dw), want, opstest.Default.GEMM*math.Sqrt(float64(B)), 1e-4)
+	}
+}
+
 func TestHeadKernels(t *testing.T) {
 	g := open(t)
 	rng := opstest.Rand(t)
@@ -147,7 +161,7 @@ func TestFusedStep(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fc, hd := g.fusedFcIn, g.fusedHead
+			fc, hd, dw := g.fusedFcIn, g.fusedHead, g.fusedDW
 			for s := range 3 {
 				net.Forward(d, 100*s, B)
 				net.Loss(d, 100*s, B)
@@ -163,8 +177,8 @@ func TestFusedStep(t *testing.T) {
 				t.Fatal(err)
 			}
 			stats = [2]float64{loss, float64(correct)}
-			if fuse && (g.fusedFcIn-fc != 3 || g.fusedHead-hd != 3) {
-				t.Fatalf("fused step: fc_in ran %d times and head %d times in 3 steps, want 3 and 3", g.fusedFcIn-fc, g.fusedHead-hd)
+			if fuse && (g.fusedFcIn-fc != 3 || g.fusedHead-hd != 3 || g.fusedDW-dw != 3) {
+				t.Fatalf("fused step: fc_in ran %d times, head %d and fc_dw %d in 3 steps, want 3 each", g.fusedFcIn-fc, g.fusedHead-hd, g.fusedDW-dw)
 			}
 			mm := *m
 			mm.Params, mm.Velocity = make([]float32, len(m.Params)), make([]float32, len(m.Velocity))

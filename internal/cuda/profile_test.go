@@ -141,6 +141,12 @@ func TestGPUProfile(t *testing.T) {
 		{"head_reduce 10×128 + 10 + 128 + 2 over 13 row blocks (fused step)", func() {
 			g.launch(kernels.HeadReduce, P, ptr(dw2), ptr(db2), ptr(db1), ptr(stats), ptr(headPart), uint64(nblk), H, 10)
 		}},
+		{"fc_dw dW1 128×784 over 100 (fused step: replaces sgemm dW1)", func() {
+			g.launch(kernels.FcDW, 4*25, ptr(dw1), ptr(dh), ptr(x), B, 784, H)
+		}},
+		{"sgd_momentum 101770 + cursor advance (fused step: replaces sgd_momentum and advance)", func() {
+			g.launch(kernels.SGDMomentum, np, ptr(p), ptr(v), ptr(gr), uint64(np), f32bits(0.001), f32bits(0.9), uint64(g.cursor), 0) // by 0: the cursor (made by the first Record above) stays
+		}},
 		// Experiments: the small-layer kernels at the first layer's shapes, where cuBLAS is used.
 		{"linear_small 100×128×784 + relu, not in the step (experiment)", func() {
 			g.launch(kernels.LinearSmall, B*H, ptr(h), ptr(x), ptr(w1), ptr(b1), B, 784, H, uint64(ops.ReLU))
@@ -189,7 +195,7 @@ func TestGPUProfile(t *testing.T) {
 	for _, fuse := range []bool{false, true} {
 		name := "whole step (model.Net), unfused"
 		if fuse {
-			name = "whole step (model.Net), fused (fc_in, fc_reduce, head_ce, head_reduce, sgemm dW1, sgd)"
+			name = "whole step (model.Net), fused (fc_in, fc_reduce, head_ce, head_reduce, fc_dw, sgd)"
 		}
 		withFusion(g, fuse, func() {
 			tg, err := inGraph(step)

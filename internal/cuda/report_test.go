@@ -80,9 +80,9 @@ func TestGPUReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fc0, hd0 := g.fusedFcIn, g.fusedHead
+	fc0, hd0, dw0 := g.fusedFcIn, g.fusedHead, g.fusedDW
 	fused := run(g, true, false, FP32)
-	fusedLaunches := fmt.Sprintf("fc_in %d, head %d launches", g.fusedFcIn-fc0, g.fusedHead-hd0)
+	fusedLaunches := fmt.Sprintf("fc_in %d, head %d, fc_dw %d launches", g.fusedFcIn-fc0, g.fusedHead-hd0, g.fusedDW-dw0)
 	plain := run(g, false, true, FP32)
 	tf32 := run(g, false, false, TF32)
 	cpuRun := run(&cpu.Backend{}, false, true, FP32)

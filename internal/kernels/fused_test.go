@@ -108,6 +108,21 @@ func TestEmuFcInSpecials(t *testing.T) {
 	}
 }
 
+func TestEmuFcDW(t *testing.T) {
+	rng := opstest.Rand(t)
+	for _, s := range [][3]int{{10, 40, 33}, {1, 1, 1}, {130, 33, 31}, {7, 64, 64}} {
+		B, C, OC := s[0], s[1], s[2]
+		e := newEmu()
+		dout, inp := sprinkle(rng, opstest.Randn(rng, B*OC)), opstest.Randn(rng, B*C)
+		want, wantB := make([]float32, OC*C), make([]float32, OC)
+		ref.MatmulBackward(nil, want, wantB, dout, inp, nil, B, C, OC)
+		dw := e.alloc(4 * OC * C)
+		blocks := ((OC + 31) / 32) * ((C + 31) / 32)
+		must(t, e.launchEntry(FcDW, blocks, dw, e.f32s(dout), e.f32s(inp), uint64(B), uint64(C), uint64(OC)))
+		opstest.Compare(t, fmt.Sprintf("fc_dw %v", s), e.getF32(dw, OC*C), want, 1e-6*math.Sqrt(float64(B)), 1e-5)
+	}
+}
+
 // headCase runs head_ce and head_reduce on a hidden output h (B, C) = act(random), against the CPU
 // ops in order: MatmulForward (identity), CrossEntropy, MatmulBackward, ActivationBackward and the
 // previous layer's bias sum (ColumnSums).

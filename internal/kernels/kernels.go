@@ -84,6 +84,10 @@ var (
 	// FcReduce adds FcIn's partial products, the bias and the activation.
 	FcReduce = Entry{Module: "fc_in", Name: "fc_reduce", Params: []string{"out", "part", "bias", "rows", "oc", "splits", "act"},
 		Block: 256, Twin: ref.MatmulForward[float32]}
+	// FcDW is the first layer's weight gradient, dweight = doutᵀ·inp (the second product of
+	// MatmulBackward), for a small batch; one work item is one 32x32 output tile.
+	FcDW = Entry{Module: "fc_in", Name: "fc_dw", Params: []string{"dweight", "dout", "inp", "rows", "cols", "oc"},
+		Block: 256, Per: 1, Twin: ref.MatmulBackward[float32]}
 	// HeadCE is the output layer's forward, softmax cross-entropy and backward and the hidden layer's
 	// activation gradient, for blocks of 8 rows.
 	HeadCE = Entry{Module: "head", Name: "head_ce", Params: []string{"part", "z", "dz", "dh", "h", "weight", "bias", "labels", "start", "cursor", "rows", "cols", "oc", "act"},
@@ -96,7 +100,7 @@ var (
 
 // All lists every entry.
 var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, LinearSmall, InputGrad, SGDMomentum,
-	FcIn, FcReduce, HeadCE, HeadReduce}
+	FcIn, FcReduce, FcDW, HeadCE, HeadReduce}
 
 // Grid returns the number of blocks for n work items: ceil(n / Per) (Per defaults to Block), or 1 for
 // single-block kernels, at most MaxGrid when that is set; 0 when there is no work.
