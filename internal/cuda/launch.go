@@ -22,6 +22,10 @@ func (b *Backend) launch(e kernels.Entry, n int, args ...uint64) {
 	if b.err != nil || b.skipKernels {
 		return
 	}
+	if len(args) != len(e.Params) { // a launcher out of step with its PTX (kernels.Entry.Params)
+		b.fail(fmt.Errorf("cuda: %s: %d arguments for %d parameters", e.Name, len(args), len(e.Params)))
+		return
+	}
 	if n > maxFloats { // Alloc refuses tensors this long, so no launch should see it
 		b.fail(fmt.Errorf("cuda: %s over %d items: the kernels index with 32 bits", e.Name, n))
 		return
