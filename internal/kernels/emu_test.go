@@ -192,6 +192,9 @@ func parseModule(module, src string) (map[string]*emuKernel, error) {
 				break
 			}
 			if lm := labelRe.FindStringSubmatch(text[pos:end]); lm != nil {
+				if _, dup := labels[lm[1]]; dup {
+					return nil, fmt.Errorf("%s.ptx:%d: label %s defined twice", module, lineAt(pos), lm[1])
+				}
 				labels[lm[1]] = len(k.code)
 				pos += len(lm[0])
 				continue
