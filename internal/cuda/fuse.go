@@ -7,7 +7,7 @@ package cuda
 // recorded step's cursor advance) are queued instead of launched, and the queue is emitted at the
 // next point that needs their results: any other Backend call (Download, Upload, Sync, SetOrder,
 // SetCursor, Replay, Record, Zero, ...) and any launch that does not go through the queue. Emitting
-// looks for two patterns, each checked operand by operand (the output of one op is the input of the
+// looks for three patterns, each checked operand by operand (the output of one op is the input of the
 // next), and launches fused kernels for them; every other op is launched as it would have been:
 //
 //   - Gather(x) then MatmulForward(h, x, W, b, act) of a small batch (B*OC <= 2^17) on the 784

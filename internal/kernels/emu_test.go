@@ -439,8 +439,6 @@ func (e *emu) i32s(v []int32) uint64 {
 
 func (e *emu) u32(p uint64) uint32 { return binary.LittleEndian.Uint32(e.mem[p-globalBase:]) }
 
-func (e *emu) putU32(p uint64, v uint32) { binary.LittleEndian.PutUint32(e.mem[p-globalBase:], v) }
-
 // check reports whether [a, a+n) lies inside one allocation and a is aligned to n.
 func (e *emu) check(a uint64, n int) error {
 	if a%uint64(n) != 0 {
