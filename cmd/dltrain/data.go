@@ -82,3 +82,29 @@ func pickBackend(device string, io *IO, quiet bool) (ops.Backend, error) {
 	}
 	return nil, usageErr("unknown --device %q (want cpu, auto or cuda)", device)
 }
+
+// precisionHelp is the --precision flag's help, shared by train and eval.
+const precisionHelp = "GEMM arithmetic on the GPU: fp32, or tf32 (cuBLAS on tensor cores, inputs rounded to a 10-bit mantissa; the CPU computes in fp32 only)"
+
+// applyPrecision applies --precision to the backend pickBackend chose. tf32 is a GPU setting: with
+// --device cpu it is a usage error; when --device auto fell back to the CPU it is ignored, with a
+// note on stderr unless quiet.
+func applyPrecision(be ops.Backend, precision, device string, io *IO, quiet bool) error {
+	p, err := cuda.ParsePrecision(precision)
+	if err != nil {
+		return usageErr("--precision: %v", err)
+	}
+	if p == cuda.FP32 {
+		return nil
+	}
+	if s, ok := be.(interface{ SetPrecision(cuda.Precision) error }); ok {
+		return s.SetPrecision(p)
+	}
+	if device == "cpu" {
+		return usageErr("--precision %s needs the GPU (--device cuda or auto): the CPU computes in fp32 only", p)
+	}
+	if !quiet {
+		fmt.Fprintf(io.Err, "dltrain: --precision %s applies to the GPU only; the CPU computes in fp32\n", p)
+	}
+	return nil
+}

@@ -24,6 +24,7 @@ type EvalOptions struct {
 	AllowMismatch bool
 	Data          string
 	Device        string
+	Precision     string
 	JSON          bool
 	ConfusionPNG  string
 	ErrorsPNG     string
@@ -65,6 +66,7 @@ order) with their true and predicted class. Both are written atomically, and nev
 	addModelDatasetFlags(cmd, &opts.Dataset, &opts.AllowMismatch)
 	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
 	fl.StringVar(&opts.Device, "device", "cpu", "cpu, cuda, or auto")
+	fl.StringVar(&opts.Precision, "precision", "fp32", precisionHelp)
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.StringVar(&opts.ConfusionPNG, "confusion-png", "", "also draw the confusion matrix into this PNG file")
 	fl.StringVar(&opts.ErrorsPNG, "errors-png", "", "also draw the misclassified test images into this PNG file")
@@ -103,6 +105,9 @@ func evalRun(opts *EvalOptions) error {
 	}
 	be, err := pickBackend(opts.Device, opts.IO, opts.JSON)
 	if err != nil {
+		return err
+	}
+	if err := applyPrecision(be, opts.Precision, opts.Device, opts.IO, opts.JSON); err != nil {
 		return err
 	}
 	_, test, err := opts.LoadData(ds, opts.Data)

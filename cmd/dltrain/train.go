@@ -44,6 +44,7 @@ type TrainOptions struct {
 	Data            string
 	Out             string
 	Device          string
+	Precision       string
 	Metrics         string
 	Quiet           bool
 	Resume          string
@@ -158,6 +159,7 @@ val_accuracy with --val-split.`,
 	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
 	fl.StringVarP(&opts.Out, "out", "o", "model.bin", "checkpoint to write")
 	fl.StringVar(&opts.Device, "device", "auto", "cpu, cuda, or auto (the GPU when there is one)")
+	fl.StringVar(&opts.Precision, "precision", "fp32", precisionHelp)
 	fl.StringVar(&opts.Metrics, "metrics", "", "append per-epoch metrics as JSON lines to this file")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the final summary")
 	fl.StringVar(&opts.Resume, "resume", "", "continue training from this checkpoint")
@@ -289,6 +291,9 @@ func trainRun(opts *TrainOptions) error {
 	}
 	be, err := pickBackend(opts.Device, io, opts.Quiet)
 	if err != nil {
+		return err
+	}
+	if err := applyPrecision(be, opts.Precision, opts.Device, io, opts.Quiet); err != nil {
 		return err
 	}
 	m, hyper, err := opts.setup(key)
