@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -64,9 +65,10 @@ func (v *Verifier) CertifyPixels(pix, labels []uint8, eps float64, m Method, wor
 	if len(pix) != n*P {
 		return nil, fmt.Errorf("verify: %d pixels for %d images of %d, want %d", len(pix), n, P, n*P)
 	}
+	classes := v.sizes[len(v.sizes)-1]
 	for i, y := range labels {
-		if err := v.checkLabel(int(y)); err != nil {
-			return nil, fmt.Errorf("verify: image %d: %w", i, err)
+		if int(y) >= classes {
+			return nil, fmt.Errorf("verify: image %d: label %d out of range 0..%d", i, y, classes-1)
 		}
 	}
 	if workers <= 0 {
@@ -100,7 +102,7 @@ func (v *Verifier) CertifyPixels(pix, labels []uint8, eps float64, m Method, wor
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("verify: image %d: %w", i, err)
+			return nil, fmt.Errorf("verify: image %d: %s", i, strings.TrimPrefix(err.Error(), "verify: "))
 		}
 	}
 	return res, nil

@@ -183,6 +183,17 @@ func margin(z []float64, y int) (float64, int) {
 	return m, arg
 }
 
+// argmax is the first index of the largest value.
+func argmax(z []float64) int {
+	arg := 0
+	for j, v := range z {
+		if v > z[arg] {
+			arg = j
+		}
+	}
+	return arg
+}
+
 // inputGrad is ∂(z_t − z_y)/∂x for the pixels x by backpropagation in float64.
 func inputGrad(net *Net, x []float64, t, y int) []float64 {
 	L := len(net.W)
