@@ -194,8 +194,10 @@ func argmax(z []float64) int {
 	return arg
 }
 
-// inputGrad is ∂(z_t − z_y)/∂x for the pixels x by backpropagation in float64.
-func inputGrad(net *Net, x []float64, t, y int) []float64 {
+// inputGrad is ∂(z_t − z_y)/∂x for the pixels x by backpropagation in float64, with the logits z
+// (in plain float64: the attack's guide; success is confirmed with forward64). With t < 0 the target is
+// the runner-up class.
+func inputGrad(net *Net, x []float64, t, y int) (grad, logits []float64) {
 	L := len(net.W)
 	hs := [][]float64{make([]float64, len(x))}
 	for i, v := range x {
@@ -207,8 +209,9 @@ func inputGrad(net *Net, x []float64, t, y int) []float64 {
 		z := make([]float64, out)
 		for i := range out {
 			s := float64(net.B[l][i])
-			for j := range in {
-				s += float64(net.W[l][i*in+j]) * hs[l][j]
+			row, h := net.W[l][i*in:(i+1)*in], hs[l]
+			for j, w := range row {
+				s += float64(w) * h[j]
 			}
 			z[i] = s
 		}
@@ -219,16 +222,19 @@ func inputGrad(net *Net, x []float64, t, y int) []float64 {
 		}
 		hs = append(hs, h)
 	}
+	logits = zs[L-1]
+	if t < 0 {
+		_, t = margin(logits, y)
+	}
 	d := make([]float64, net.Sizes[L])
 	d[t], d[y] = 1, -1
 	for l := L - 1; l >= 0; l-- {
 		in, out := net.Sizes[l], net.Sizes[l+1]
 		if l < L-1 {
 			for i := range out {
-				z := zs[l][i]
 				switch net.Act {
 				case ReLU:
-					if z <= 0 {
+					if zs[l][i] <= 0 {
 						d[i] = 0
 					}
 				case Sigmoid:
@@ -242,8 +248,12 @@ func inputGrad(net *Net, x []float64, t, y int) []float64 {
 		}
 		dn := make([]float64, in)
 		for i := range out {
-			for j := range in {
-				dn[j] += d[i] * float64(net.W[l][i*in+j])
+			if d[i] == 0 {
+				continue
+			}
+			row := net.W[l][i*in : (i+1)*in]
+			for j, w := range row {
+				dn[j] += d[i] * float64(w)
 			}
 		}
 		d = dn
@@ -251,12 +261,20 @@ func inputGrad(net *Net, x []float64, t, y int) []float64 {
 	for i := range d {
 		d[i] *= 2 // h0 = 2x − 1
 	}
-	return d
+	return d, logits
+}
+
+// attacked reports whether the net does not put y strictly first at p, by forward64.
+func attacked(net *Net, p []float64, y int) bool {
+	z := forward64(net, p)
+	m, _ := margin(z[len(z)-1], y)
+	return m <= 0
 }
 
 // pgd searches the ball around x (∩ [0, 1]) for a point whose logits do not put y strictly first, by
-// projected signed-gradient ascent on z_t − z_y from random starts, for the runner-up class t and for
-// every class when targeted is set. It returns the point and whether it succeeded.
+// projected signed-gradient ascent on z_t − z_y from the image and then from random starts, for the
+// runner-up class t and, when targeted is set, for every class. It returns the point and whether it
+// succeeded.
 func pgd(net *Net, x []float32, y int, eps float64, steps, restarts int, targeted bool, rng *rand.Rand) ([]float64, bool) {
 	n := len(x)
 	lo, hi := make([]float64, n), make([]float64, n)
@@ -264,19 +282,17 @@ func pgd(net *Net, x []float32, y int, eps float64, steps, restarts int, targete
 		lo[i], hi[i] = max(0, float64(v)-eps), min(1, float64(v)+eps)
 	}
 	classes := net.Sizes[len(net.Sizes)-1]
-	var targets []int
+	targets := []int{-1}
 	if targeted {
 		for t := range classes {
 			if t != y {
 				targets = append(targets, t)
 			}
 		}
-	} else {
-		targets = []int{-1}
 	}
 	p := make([]float64, n)
 	for r := range restarts {
-		for _, t0 := range targets {
+		for _, t := range targets {
 			for i := range p {
 				if r == 0 {
 					p[i] = float64(x[i])
@@ -285,17 +301,14 @@ func pgd(net *Net, x []float32, y int, eps float64, steps, restarts int, targete
 				}
 			}
 			alpha := eps / 4
-			for s := range steps {
-				z := forward64(net, p)
-				m, arg := margin(z[len(z)-1], y)
-				if m <= 0 {
+			for s := 0; ; s++ {
+				g, logits := inputGrad(net, p, t, y)
+				if m, _ := margin(logits, y); m <= 0 && attacked(net, p, y) {
 					return p, true
 				}
-				t := t0
-				if t < 0 {
-					t = arg
+				if s == steps {
+					break
 				}
-				g := inputGrad(net, p, t, y)
 				if s == steps/2 {
 					alpha /= 2
 				}
@@ -307,9 +320,6 @@ func pgd(net *Net, x []float32, y int, eps float64, steps, restarts int, targete
 						p[i] = max(lo[i], p[i]-alpha)
 					}
 				}
-			}
-			if m, _ := margin(forward64(net, p)[len(net.W)-1], y); m <= 0 {
-				return p, true
 			}
 		}
 	}
