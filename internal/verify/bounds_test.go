@@ -178,7 +178,7 @@ func TestBoundsContainPoints(t *testing.T) {
 					outs := [][][]float64{forward64(net, pt)}
 					if sem == Float32 {
 						for order := range 3 {
-							outs = append(outs, forward32(net, pt, order))
+							outs = append(outs, forward32(net, pt, order, 0, nil))
 						}
 					}
 					for oi, zs := range outs {
@@ -208,4 +208,47 @@ func TestBoundsContainPoints(t *testing.T) {
 		t.Errorf("CROWN was never tighter than IBP on any margin")
 	}
 	t.Logf("CROWN margins strictly tighter than IBP's: %d", tighter)
+}
+
+// TestActErr: with Options.ActErr set, the bounds hold for float32 evaluations whose sigmoid and tanh
+// are off by up to that much (the float32 rounding of that perturbed value adds at most 2^-25, which the
+// test leaves inside by perturbing by ActErr − 2^-24).
+func TestActErr(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 10))
+	const actErr = 1e-3
+	for _, act := range []Activation{Sigmoid, Tanh} {
+		net := randomNet(rng, []int{10, 12, 8, 4}, act, 4)
+		v, err := New(*net, Options{ActErr: actErr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, eps := range []float64{0, 0.05} {
+			x := randomPixels(rng, 10)
+			in, _ := Ball(x, eps)
+			for _, meth := range []Method{IBP, CROWN} {
+				var b *Bounds
+				if meth == IBP {
+					b, err = v.IBP(in, 0)
+				} else {
+					b, err = v.CROWN(in, 0)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for p := range 300 {
+					zs := forward32(net, ballPoint(rng, x, eps, p%2 == 0), p%3, actErr-0x1p-24, rng)
+					for l, z := range zs {
+						for i, zi := range z {
+							if !within(zi, b.Pre[l].Lo[i], b.Pre[l].Hi[i]) {
+								t.Fatalf("%v %v eps %v: point %d: layer %d neuron %d = %v outside [%v, %v]",
+									act, meth, eps, p, l, i, zi, b.Pre[l].Lo[i], b.Pre[l].Hi[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 }

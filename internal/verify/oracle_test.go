@@ -74,8 +74,10 @@ func forward64(net *Net, x []float64) [][]float64 {
 // forward32 simulates a float32 inference of net on pixels x, the way dltrain's backends compute:
 // (float32(x) − 0.5)/0.5, then each pre-activation as a float32 dot product plus bias in one of several
 // orders (0: ascending; 1: descending with fused multiply-adds; 2: four interleaved partial sums, like
-// a blocked GEMM), then the activation in float64 rounded to float32.
-func forward32(net *Net, x []float64, order int) [][]float64 {
+// a blocked GEMM), then the activation in float64 rounded to float32. With actErr > 0 each sigmoid or
+// tanh output is then moved by up to ±actErr (drawn from rng) and kept in the activation's range, as an
+// evaluation with a less accurate activation might do.
+func forward32(net *Net, x []float64, order int, actErr float64, rng *rand.Rand) [][]float64 {
 	h := make([]float32, len(x))
 	for i, v := range x {
 		h[i] = (float32(v) - 0.5) / 0.5
@@ -115,6 +117,10 @@ func forward32(net *Net, x []float64, order int) [][]float64 {
 			h = make([]float32, out)
 			for i, v := range z {
 				h[i] = float32(actF64(net.Act, float64(v)))
+				if actErr > 0 && net.Act != ReLU {
+					p := float64(h[i]) + actErr*(2*rng.Float64()-1)
+					h[i] = float32(min(max(p, net.Act.rangeLo()), 1))
+				}
 			}
 		}
 	}

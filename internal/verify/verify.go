@@ -50,7 +50,9 @@
 //     product's magnitude is not at hand (the entries of λ·W multiply an unknown h), IBP's magnitude
 //     bounds |h_j| ≤ m_j stand in: the error of Σ_j (λW)_j·h_j is at most γ_n·Σ_i |λ_i|·A_i with
 //     A_i ≥ Σ_j |W_ij|·m_j + |b_i|, one vector product per row instead of a second matrix product.
-//     Underflow adds at most 2^-1022 per operation; a term (2n + 2)·2^-1022·(1 + Σ m_j) covers it.
+//     Underflow adds at most 2^-1022 per operation (gradual underflow: 2^-1075 per product, sums of
+//     subnormals are exact); a term (4n + 4)·2^-1022·(1 + Σ_j m_j), generous by a factor of two,
+//     covers both the products' own loss and their effect through |h_j| ≤ m_j.
 //   - The few scalar operations that combine these (centres, radii, intercepts, the accumulated
 //     constant of each CROWN row, the final subtraction of the error terms) are rounded outward by one
 //     ulp: IEEE round-to-nearest returns one of the two floats that bracket the exact result, so the
