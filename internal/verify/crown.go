@@ -29,11 +29,13 @@ func (w *work) throughLinear(l, K int, src, dst []float64) {
 	A, E := w.A[l], w.E[l]
 	g := gamma(out, u64)
 	tiny := mulUp(float64(4*out+4)*tau64, addUp(1, w.magSum[l]))
+	nz := w.nz[:0]
 	for k := range K {
 		s := src[k*out : (k+1)*out]
 		d := dst[k*in : (k+1)*in]
 		clear(d)
 		cb, errA, errE := 0.0, 0.0, 0.0
+		nz = nz[:0]
 		for i, a := range s {
 			if a == 0 {
 				continue
@@ -42,7 +44,18 @@ func (w *work) throughLinear(l, K int, src, dst []float64) {
 			aa := math.Abs(a)
 			errA += aa * A[i]
 			errE += aa * E[i]
-			axpy(d, a, ly.w[i*in:(i+1)*in])
+			nz = append(nz, i)
+		}
+		// d = Σ_i λ_i·W_i over the non-zero λ_i, four rows of W per pass over d.
+		q := 0
+		for ; q+4 <= len(nz); q += 4 {
+			i0, i1, i2, i3 := nz[q], nz[q+1], nz[q+2], nz[q+3]
+			axpy4(d, s[i0], s[i1], s[i2], s[i3],
+				ly.w[i0*in:(i0+1)*in], ly.w[i1*in:(i1+1)*in], ly.w[i2*in:(i2+1)*in], ly.w[i3*in:(i3+1)*in])
+		}
+		for ; q < len(nz); q++ {
+			i := nz[q]
+			axpy(d, s[i], ly.w[i*in:(i+1)*in])
 		}
 		err := addUp(mulUp(g, absSumUp(errA, out)), tiny)
 		if errE != 0 {
@@ -52,11 +65,20 @@ func (w *work) throughLinear(l, K int, src, dst []float64) {
 	}
 }
 
-// axpy is d += a·x, the inner loop of CROWN.
+// axpy is d += a·x, and axpy4 is d += a0·x0 + a1·x1 + a2·x2 + a3·x3 (added left to right): the inner
+// loops of CROWN. axpy4 loads and stores d once for four rows.
 func axpy(d []float64, a float64, x []float64) {
 	x = x[:len(d)]
 	for j := range d {
 		d[j] += a * x[j]
+	}
+}
+
+func axpy4(d []float64, a0, a1, a2, a3 float64, x0, x1, x2, x3 []float64) {
+	n := len(d)
+	x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
+	for j := range d {
+		d[j] = d[j] + a0*x0[j] + a1*x1[j] + a2*x2[j] + a3*x3[j]
 	}
 }
 

@@ -95,6 +95,7 @@ type work struct {
 	zlo, zhi         []float64 // (max width): a layer's bounds before intersection
 	ibpMargin        []float64 // (classes)
 	refineSel        []int
+	nz               []int // (max width): indices of a CROWN row's non-zero entries
 	rowsMax, widthMx int
 }
 
@@ -125,6 +126,7 @@ func (v *Verifier) newWork() *work {
 	w.lamA, w.lamB = make([]float64, w.rowsMax*w.widthMx), make([]float64, w.rowsMax*w.widthMx)
 	w.cst, w.bnd = make([]float64, w.rowsMax), make([]float64, w.rowsMax)
 	w.ibpMargin = make([]float64, classes)
+	w.nz = make([]int, 0, w.widthMx)
 	return w
 }
 
