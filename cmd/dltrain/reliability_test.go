@@ -233,7 +233,11 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 func TestStaleTempFilesRemoved(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "m.bin")
-	stale := filepath.Join(dir, safefile.TempPrefix+"m.bin-12345")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip(err)
+	}
+	stale := filepath.Join(dir, safefile.TempName("m.bin", dead.Process.Pid, 1))
 	os.WriteFile(stale, []byte("half a checkpoint"), 0o644)
 	code, _, e := run(t, "train", "--epochs", "1", "--hidden", "8", "-o", out, "--device", "cpu")
 	if code != 0 || !strings.Contains(e, "removed "+stale) {

@@ -37,3 +37,15 @@ func pruneEpochs(out string, keep int) {
 		os.Remove(old)
 	}
 }
+
+// isEpochName reports whether base names a periodic checkpoint of out (in out's directory).
+func isEpochName(out, base string) bool {
+	ext := filepath.Ext(out)
+	stem := strings.TrimSuffix(filepath.Base(out), ext)
+	rest, ok := strings.CutPrefix(base, stem+"-epoch")
+	if !ok {
+		return false
+	}
+	digits, ok := strings.CutSuffix(rest, ext)
+	return ok && len(digits) >= 4 && strings.Trim(digits, "0123456789") == ""
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -200,7 +201,8 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range safefile.RemoveStaleTemps(opts.Out) {
+	owns := func(base string) bool { return base == filepath.Base(opts.Out) || isEpochName(opts.Out, base) }
+	for _, p := range safefile.RemoveStaleTemps(filepath.Dir(opts.Out), owns, time.Now()) {
 		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", p)
 	}
 
