@@ -1,0 +1,73 @@
+package model_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dltrain/dltrain/internal/cpu"
+	"github.com/dltrain/dltrain/internal/model"
+	"github.com/dltrain/dltrain/internal/ops"
+)
+
+// TestLimits: the configuration, hyperparameter and position checks refuse exactly what lies outside
+// the shared limits.
+func TestLimits(t *testing.T) {
+	ok := model.Hyper{Epochs: 1, BatchSize: 100, LR: 0.01, Momentum: 0.9}
+	for _, c := range []struct {
+		name string
+		err  error
+		want string // "" for no error
+	}{
+		{"max epochs", func() error { h := ok; h.Epochs = model.MaxEpochs; return h.Validate() }(), ""},
+		{"epochs over", func() error { h := ok; h.Epochs = 3_000_000_000_000; return h.Validate() }(), "epochs 3000000000000, want 1..1048576"},
+		{"batch over", func() error { h := ok; h.BatchSize = model.MaxBatchSize + 1; return h.Validate() }(), "batch size 65537"},
+		{"widest single layer", model.NewConfig([]int{model.MaxWidth}, ops.ReLU, model.CrossEntropy).Validate(), ""},
+		{"too many parameters", model.NewConfig([]int{65536, 65536}, ops.ReLU, model.CrossEntropy).Validate(), "more than the 268435456"},
+		{"too many layers", model.NewConfig(make([]int, 65), ops.ReLU, model.CrossEntropy).Validate(), "65 hidden layers, at most 64"},
+		{"position", model.CheckPosition(model.MaxEpochs, model.MaxSteps, 0), ""},
+		{"epoch over", model.CheckPosition(model.MaxEpochs+1, 0, 0), "epoch 1048577"},
+		{"step over", model.CheckPosition(1, model.MaxSteps+1, 0), "step 9007199254740993"},
+		{"epoch step past steps", model.CheckPosition(1, 5, 6), "epoch step 6"},
+	} {
+		switch {
+		case c.want == "" && c.err != nil:
+			t.Errorf("%s: %v, want no error", c.name, c.err)
+		case c.want != "" && (c.err == nil || !strings.Contains(c.err.Error(), c.want)):
+			t.Errorf("%s: %v, want an error with %q", c.name, c.err, c.want)
+		}
+	}
+}
+
+// counting is a CPU backend that adds up what it allocates.
+type counting struct {
+	cpu.Backend
+	floats int64
+}
+
+func (c *counting) Alloc(n int) (ops.Tensor, error) {
+	c.floats += int64(n)
+	return c.Backend.Alloc(n)
+}
+
+// TestEstimateMemory: the backend part of the estimate is what NewNet allocates, to the float (less
+// the two floats of the loss statistics).
+func TestEstimateMemory(t *testing.T) {
+	for _, c := range []struct {
+		hidden      []int
+		batch, eval int
+	}{{[]int{128}, 100, 1000}, {[]int{64, 32}, 4096, 1000}, {nil, 1, 10}} {
+		cfg := model.NewConfig(c.hidden, ops.Tanh, model.MSE)
+		h := model.Hyper{Epochs: 1, BatchSize: c.batch, LR: 0.1}
+		be := &counting{}
+		if _, err := model.NewNet(be, cfg, max(c.batch, c.eval)); err != nil {
+			t.Fatal(err)
+		}
+		m := model.EstimateMemory(cfg, h, c.eval, 0)
+		if got, want := m.Params+m.Grads+m.State+m.Activations, 4*(be.floats-2); got != want {
+			t.Errorf("EstimateMemory(%s, batch %d) on the backend = %d bytes, NewNet allocated %d", cfg.Arch(), c.batch, got, want)
+		}
+		if P := int64(4 * cfg.NumParams()); m.Host != 2*P || m.Save != 6*P {
+			t.Errorf("EstimateMemory(%s): host %d, save %d; want %d and %d for SGD momentum", cfg.Arch(), m.Host, m.Save, 2*P, 6*P)
+		}
+	}
+}
