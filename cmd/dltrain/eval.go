@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -33,7 +32,8 @@ func NewCmdEval(f *Factory, runF func(*EvalOptions) error) *cobra.Command {
 		Long: `Evaluate a checkpoint on the 10,000 MNIST test images: accuracy, mean loss, per-class
 accuracy and the 10x10 confusion matrix (rows are the true class, columns the prediction).
 
---json prints one object with the keys accuracy, loss, per_class_accuracy and confusion.`,
+--json prints one object with the keys accuracy, loss, per_class_accuracy and confusion; a value
+that is not finite (a loss of +Inf from a model whose logits overflow) is written as null.`,
 		Example: `  dltrain eval model.bin
   dltrain eval model.bin --json | jq .accuracy`,
 		Args: cobra.ExactArgs(1),
@@ -65,7 +65,13 @@ type evalJSON struct {
 }
 
 func evalRun(opts *EvalOptions) error {
-	ck, err := loadModel(opts.Model, opts.KeyFile)
+	fs := &files{}
+	fs.input("MODEL", opts.Model, exitModel)
+	addKey(fs, opts.KeyFile)
+	if err := fs.check(nil); err != nil {
+		return err
+	}
+	ck, err := loadModel("eval", opts.Model, opts.KeyFile)
 	if err != nil {
 		return err
 	}
@@ -83,12 +89,10 @@ func evalRun(opts *EvalOptions) error {
 	}
 	out := opts.IO.Out
 	if opts.JSON {
-		b, _ := json.Marshal(evalJSON{Accuracy: ev.Accuracy, Loss: ev.Loss, PerClassAccuracy: ev.PerClass,
+		return printJSON(opts.IO, evalJSON{Accuracy: ev.Accuracy, Loss: ev.Loss, PerClassAccuracy: ev.PerClass,
 			Confusion: ev.Confusion, N: ev.N, Model: opts.Model, Arch: ck.Config.Arch()})
-		fmt.Fprintln(out, string(b))
-		return nil
 	}
-	fmt.Fprintf(out, "model     %s (%s %s/%s, epoch %d)\n", opts.Model, ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch)
+	fmt.Fprintf(out, "model     %s (%s %s/%s, epoch %d)\n", printable(opts.Model), ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch)
 	fmt.Fprintf(out, "accuracy  %.2f%% (%d/%d)\n", 100*ev.Accuracy, correct(ev), ev.N)
 	fmt.Fprintf(out, "loss      %.4f\n\n", ev.Loss)
 	fmt.Fprintln(out, "class  accuracy   confusion (rows: true class, columns: predicted)")

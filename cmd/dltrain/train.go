@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -48,7 +47,11 @@ type TrainOptions struct {
 	CheckpointEvery int
 	Keep            int
 	KeyFile         string
+	MemoryLimit     string
 }
+
+// isSet reports whether a flag was given on the command line (false for all when Set is nil).
+func (opts *TrainOptions) isSet(name string) bool { return opts.Set != nil && opts.Set(name) }
 
 // NewCmdTrain builds 'dltrain train'; runF, when not nil, replaces trainRun (for flag tests).
 func NewCmdTrain(f *Factory, runF func(*TrainOptions) error) *cobra.Command {
@@ -112,15 +115,17 @@ test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
 	fl.IntVar(&opts.CheckpointEvery, "checkpoint-every", 0, "also save OUT-epochNNNN.bin every N epochs (0: never)")
 	fl.IntVar(&opts.Keep, "keep", 3, "keep the K newest periodic checkpoints (0: keep all)")
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
+	fl.StringVar(&opts.MemoryLimit, "memory-limit", "", "refuse configurations estimated to need more memory than this, e.g. 8GiB (default: what is available)")
 	return cmd
 }
 
 // setup builds the model and hyperparameters from the flags, or from the checkpoint with --resume.
-func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
-	set := opts.Set
-	if set == nil {
-		set = func(string) bool { return false }
+// fits, when not nil, may refuse the configuration before the model is allocated.
+func (opts *TrainOptions) setup(key []byte, fits func(model.Config, model.Hyper) error) (*model.Model, model.Hyper, error) {
+	if fits == nil {
+		fits = func(model.Config, model.Hyper) error { return nil }
 	}
+	set := opts.isSet
 	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: float32(opts.LR), Momentum: float32(opts.Momentum)}
 	if opts.Resume == "" {
 		hidden, err := model.ParseHidden(opts.Hidden)
@@ -138,7 +143,14 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 		if err := hyper.Validate(); err != nil {
 			return nil, hyper, usageErr("%v", err)
 		}
-		m, err := model.New(model.NewConfig(hidden, act, loss), opts.Seed)
+		cfg := model.NewConfig(hidden, act, loss)
+		if err := cfg.Validate(); err != nil {
+			return nil, hyper, usageErr("%v", err)
+		}
+		if err := fits(cfg, hyper); err != nil {
+			return nil, hyper, err
+		}
+		m, err := model.New(cfg, opts.Seed)
 		if err != nil {
 			return nil, hyper, usageErr("%v", err)
 		}
@@ -147,7 +159,7 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 
 	ck, err := checkpoint.Load(opts.Resume, key)
 	if err != nil {
-		return nil, hyper, modelErr(err)
+		return nil, hyper, modelErr("--resume", err)
 	}
 	for _, name := range []string{"hidden", "activation", "loss", "seed"} {
 		if set(name) {
@@ -168,23 +180,72 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 		}
 		h.BatchSize = opts.BatchSize
 	}
-	if err := h.Validate(); err != nil {
+	if err := h.Validate(); err != nil { // the checkpoint's own settings passed Load: a flag is out of range
 		return nil, hyper, usageErr("%v", err)
 	}
 	if ck.Epoch >= h.Epochs {
 		return nil, hyper, usageErr("%s already has %d epochs; ask for more with --epochs", opts.Resume, ck.Epoch)
 	}
+	if err := fits(ck.Config, h); err != nil {
+		return nil, hyper, err
+	}
 	return ck.Model, h, nil
 }
 
+// beforeFinalSave, when a test sets it, runs just before the final save (the tests slow the save
+// down with it to send a second signal in the middle).
+var beforeFinalSave func()
+
 func trainRun(opts *TrainOptions) error {
 	io := opts.IO
+	if opts.Resume != "" && !opts.isSet("out") {
+		opts.Out = opts.Resume // --resume continues the same file unless told otherwise
+	}
 	if opts.Out == "" {
 		return usageErr("--out must name a file")
 	}
 	if opts.CheckpointEvery < 0 || opts.Keep < 0 {
 		return usageErr("--checkpoint-every and --keep must be ≥ 0")
 	}
+	memLimit, err := parseSize(opts.MemoryLimit)
+	if err != nil {
+		return usageErr("--memory-limit: %v", err)
+	}
+
+	// Every path, before any work: no output may be an input, the key, a data file or another output,
+	// the periodic checkpoints may not take the name of another file given, and the outputs are locked.
+	fs := &files{}
+	out := fs.output("--out", opts.Out)
+	if opts.Resume != "" {
+		fs.input("--resume", opts.Resume, exitModel)
+	}
+	addKey(fs, opts.KeyFile)
+	if opts.Metrics != "" {
+		fs.stream("--metrics", opts.Metrics)
+	}
+	for _, p := range dataFiles(opts.Data) {
+		fs.input("data file", p, exitData)
+	}
+	if err := fs.check(func(o, other *fileRef) bool { return o == out && other.name == "--resume" }); err != nil {
+		return err
+	}
+	if opts.CheckpointEvery > 0 {
+		for _, r := range fs.refs {
+			if r != out && r.role != roleInput && sameDir(r, out) && isEpochName(opts.Out, filepath.Base(r.abs)) {
+				return usageErr("%s %s has the name of a periodic checkpoint of --out %s; give it another name", r.name, r.path, opts.Out)
+			}
+			if r.role == roleInput && r.name != "--resume" && sameDir(r, out) && isEpochName(opts.Out, filepath.Base(r.abs)) {
+				return usageErr("%s %s has the name of a periodic checkpoint of --out %s, which --checkpoint-every would overwrite", r.name, r.path, opts.Out)
+			}
+		}
+	}
+	release, err := fs.lock()
+	if err != nil {
+		return err
+	}
+	defer release()
+	lockedAt := time.Now()
+
 	key, err := loadKey(opts.KeyFile)
 	if err != nil {
 		return err
@@ -193,7 +254,9 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	m, hyper, err := opts.setup(key)
+	m, hyper, err := opts.setup(key, func(cfg model.Config, h model.Hyper) error {
+		return checkMemory(cfg, h, be.Name(), memLimit)
+	})
 	if err != nil {
 		return err
 	}
@@ -201,20 +264,26 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
+	if steps := (train.N + hyper.BatchSize - 1) / hyper.BatchSize; m.EpochStep >= steps {
+		return withCode(exitModel, fmt.Errorf("checkpoint: %s: %d steps into epoch %d, but an epoch has %d steps at batch size %d on this data",
+			filepath.Base(opts.Resume), m.EpochStep, m.Epoch+1, steps, hyper.BatchSize), "")
+	}
 	owns := func(base string) bool { return base == filepath.Base(opts.Out) || isEpochName(opts.Out, base) }
-	for _, p := range safefile.RemoveStaleTemps(filepath.Dir(opts.Out), owns, time.Now()) {
-		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", p)
+	for _, p := range safefile.RemoveStaleTemps(filepath.Dir(opts.Out), owns, lockedAt) {
+		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", printable(p))
 	}
 
+	// --metrics is opened last before training (its directory was probed by its lock), so that a
+	// refusal above leaves the file as it was.
 	var metrics *os.File
 	if opts.Metrics != "" {
-		flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		flags := os.O_CREATE | os.O_TRUNC
 		if opts.Resume != "" {
-			flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+			flags = os.O_CREATE | os.O_APPEND
 		}
-		metrics, err = os.OpenFile(opts.Metrics, flags, 0o644)
+		metrics, err = safefile.OpenOutput(opts.Metrics, flags, 0o666)
 		if err != nil {
-			return fmt.Errorf("--metrics: %w", err)
+			return withCode(exitModel, fmt.Errorf("--metrics %s: %v", opts.Metrics, safefile.Cause(err)), "")
 		}
 		defer metrics.Close()
 	}
@@ -222,7 +291,7 @@ func trainRun(opts *TrainOptions) error {
 	if !opts.Quiet {
 		from := ""
 		if opts.Resume != "" {
-			from = fmt.Sprintf(", resuming %s at epoch %d step %d", opts.Resume, m.Epoch+1, m.EpochStep)
+			from = fmt.Sprintf(", resuming %s at epoch %d step %d", printable(opts.Resume), m.Epoch+1, m.EpochStep)
 		}
 		fmt.Fprintf(io.Err, "training %s %s/%s on %s: %d train, %d test images, batch %d, lr %g, momentum %g%s\n",
 			m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name(), train.N, test.N, hyper.BatchSize, hyper.LR, hyper.Momentum, from)
@@ -230,7 +299,7 @@ func trainRun(opts *TrainOptions) error {
 
 	ctx, cancel := context.WithCancel(orBackground(opts.Context))
 	defer cancel()
-	sig := watchSignals(opts.Signals, opts.Exit, cancel, io.Err, opts.Out)
+	sig := watchSignals(opts.Signals, opts.Exit, cancel, io.Err, opts.Out, nil)
 	defer sig.stop()
 
 	disp := &display{w: io.Err, quiet: opts.Quiet}
@@ -240,24 +309,43 @@ func trainRun(opts *TrainOptions) error {
 	}
 	last := model.EpochResult{TestAccuracy: -1}
 	lastSaved := ""
+	// A side output (--metrics, a periodic checkpoint) that fails does not stop training: it is
+	// reported at once, the run goes on and saves --out, and the command then fails naming it.
+	var sideErr error
+	side := func(err error) {
+		fmt.Fprintf(io.Err, "dltrain: %s; training goes on and will save %s\n", escapeControls(err.Error()), printable(opts.Out))
+		if sideErr == nil {
+			sideErr = err
+		}
+	}
 	start := time.Now()
 	tr.OnEpoch = func(r model.EpochResult) error {
 		last = r
 		disp.epoch(r, hyper.Epochs)
 		if metrics != nil {
-			b, _ := json.Marshal(r)
-			if _, err := metrics.Write(append(b, '\n')); err != nil {
-				return fmt.Errorf("--metrics: %w", err)
+			b, _, err := marshalFinite(r)
+			if err == nil {
+				_, err = metrics.Write(append(b, '\n'))
+			}
+			if err != nil {
+				side(fmt.Errorf("--metrics %s: writing epoch %d: %v (no more metrics are written)", opts.Metrics, r.Epoch, safefile.Cause(err)))
+				metrics.Close()
+				metrics = nil
 			}
 		}
 		if opts.CheckpointEvery > 0 && r.Epoch%opts.CheckpointEvery == 0 && r.Epoch < hyper.Epochs {
 			p := epochPath(opts.Out, r.Epoch)
+			if in := fs.find(p); in != nil {
+				side(fmt.Errorf("periodic checkpoint %s is %s %s: not overwritten", p, in.name, in.path))
+				return nil
+			}
 			ck := checkpoint.Checkpoint{Model: m, Meta: checkpoint.Meta{Hyper: hyper, TestAccuracy: r.TestAccuracy}}
 			if err := checkpoint.Save(p, ck, key); err != nil {
-				return withCode(exitModel, err, "")
+				side(err)
+				return nil
 			}
 			lastSaved = p
-			pruneEpochs(opts.Out, opts.Keep)
+			pruneEpochs(opts.Out, opts.Keep, r.Epoch, func(p string) bool { return fs.find(p) != nil })
 		}
 		return nil
 	}
@@ -267,24 +355,30 @@ func trainRun(opts *TrainOptions) error {
 	}
 	caught := sig.first()
 	save := func() error {
+		if beforeFinalSave != nil {
+			beforeFinalSave()
+		}
 		ck := checkpoint.Checkpoint{Model: m, Meta: checkpoint.Meta{Hyper: hyper, TestAccuracy: last.TestAccuracy}}
 		if err := checkpoint.Save(opts.Out, ck, key); err != nil {
 			return withCode(exitModel, err, "")
 		}
 		return nil
 	}
+	// after adds a side output's failure to what is reported once --out is saved.
+	after := func(msg string) string {
+		if sideErr != nil {
+			return msg + "; but " + sideErr.Error()
+		}
+		return msg
+	}
 	switch {
 	case caught != nil && errors.Is(err, context.Canceled):
 		if err := save(); err != nil {
 			return err
 		}
-		resume := fmt.Sprintf("dltrain train --resume %s --epochs %d", opts.Out, hyper.Epochs)
-		if opts.KeyFile != "" {
-			resume += " --key-file " + opts.KeyFile
-		}
 		return &exitErr{code: signalCode(caught),
-			err:  fmt.Errorf("interrupted by %v at epoch %d, step %d; checkpoint saved to %s", caught, m.Epoch+1, m.Step, opts.Out),
-			hint: "resume with: " + resume}
+			err:  errors.New(after(fmt.Sprintf("interrupted by %v at epoch %d, step %d; checkpoint saved to %s", caught, m.Epoch+1, m.Step, opts.Out))),
+			hint: "resume with: " + resumeCommand(opts, hyper.Epochs)}
 	case err != nil:
 		var div *model.DivergedError
 		if errors.As(err, &div) {
@@ -303,8 +397,11 @@ func trainRun(opts *TrainOptions) error {
 	if last.Epoch == 1 {
 		epochs = "epoch"
 	}
+	if sideErr != nil {
+		return withCode(exitError, errors.New(after(fmt.Sprintf("model written to %s after %d %s", opts.Out, last.Epoch, epochs))), "")
+	}
 	fmt.Fprintf(io.Out, "test accuracy %.2f%% after %d %s (%.1fs); model written to %s\n",
-		100*last.TestAccuracy, last.Epoch, epochs, time.Since(start).Seconds(), opts.Out)
+		100*last.TestAccuracy, last.Epoch, epochs, time.Since(start).Seconds(), printable(opts.Out))
 	return nil
 }
 

@@ -90,10 +90,27 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 
 // token returns the next byte that is not whitespace.
 func (s *scanner) token() (byte, error) {
-	for {
-		c, err := s.next()
-		if err != nil || !isSpace(c) {
-			return c, err
+	s.skipSpace()
+	return s.next()
+}
+
+// skipSpace skips whitespace a buffer at a time (a legal header may be mostly padding).
+func (s *scanner) skipSpace() {
+	for s.pos < s.n {
+		if s.r.Buffered() == 0 {
+			if _, err := s.r.Peek(1); err != nil {
+				return
+			}
+		}
+		buf, _ := s.r.Peek(int(min(int64(s.r.Buffered()), s.n-s.pos)))
+		i := 0
+		for i < len(buf) && isSpace(buf[i]) {
+			i++
+		}
+		s.r.Discard(i)
+		s.pos += int64(i)
+		if i < len(buf) {
+			return
 		}
 	}
 }
@@ -354,14 +371,12 @@ func parseHeader(r *bufio.Reader, n int64, dataLen uint64) (*header, error) {
 	if err != nil {
 		return nil, err
 	}
-	for s.pos < n { // only whitespace (safetensors pads with spaces) may follow the object
+	if s.skipSpace(); s.pos < n { // only whitespace (safetensors pads with spaces) may follow the object
 		c, err := s.next()
 		if err != nil {
 			return nil, err
 		}
-		if !isSpace(c) {
-			return nil, s.syntax("%q after the header object", c)
-		}
+		return nil, s.syntax("%q after the header object", c)
 	}
 	return h, h.check(dataLen)
 }

@@ -27,12 +27,16 @@ import (
 	"time"
 )
 
-// Cause drops the *os.PathError wrapper ("open /long/path/file: ") from err, for messages that name
-// the file once, themselves.
+// Cause drops the *os.PathError or *os.LinkError wrapper ("open /long/path/file: ", "rename a b: ")
+// from err, for messages that name the file once, themselves.
 func Cause(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
 	}
 	return err
 }
