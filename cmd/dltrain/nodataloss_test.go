@@ -916,3 +916,25 @@ func TestClass13FilesFollowTheUmask(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsThroughALink: --metrics /dev/stdout (or any link) into a file is written through the
+// link and locked as that file, without creating anything next to the link.
+func TestMetricsThroughALink(t *testing.T) {
+	dir, linkDir := t.TempDir(), t.TempDir()
+	target := filepath.Join(dir, "log.jsonl")
+	link := filepath.Join(linkDir, "metrics")
+	os.WriteFile(target, nil, 0o644)
+	os.Symlink(target, link)
+	os.Chmod(linkDir, 0o555) // nothing may be created next to the link
+	defer os.Chmod(linkDir, 0o755)
+	out := filepath.Join(dir, "m.bin")
+	if code, _, e := run(t, "train", "--epochs", "2", "--hidden", "8", "--device", "cpu", "-o", out, "--metrics", link); code != 0 {
+		t.Fatalf("train --metrics LINK: exit %d, %s", code, e)
+	}
+	if b, _ := os.ReadFile(target); bytes.Count(b, []byte("\n")) != 2 {
+		t.Fatalf("the link's file holds %q, want 2 metrics lines", b)
+	}
+	if ents, _ := os.ReadDir(linkDir); len(ents) != 1 {
+		t.Fatalf("files next to the link: %v, want the link alone", ents)
+	}
+}

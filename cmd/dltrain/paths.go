@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/safefile"
@@ -161,16 +162,26 @@ func (r *fileRef) checkKind() error {
 // writable.
 func (fs *files) lock() (release func(), err error) {
 	var held []*safefile.Lock
-	release = func() {
-		for _, l := range held {
-			l.Release()
-		}
+	var once sync.Once
+	release = func() { // safe to call twice, from two goroutines (a forced exit, the deferred call)
+		once.Do(func() {
+			for _, l := range held {
+				l.Release()
+			}
+		})
 	}
 	for _, r := range fs.refs {
 		if r.role == roleInput || r.info != nil && !r.info.Mode().IsRegular() {
 			continue
 		}
-		l, err := safefile.Acquire(r.path)
+		target := r.path
+		if r.role == roleStream && r.info != nil {
+			// A stream is written through its links (--metrics /dev/stdout into a file): lock the file.
+			if p, err := filepath.EvalSymlinks(r.path); err == nil {
+				target = p
+			}
+		}
+		l, err := safefile.Acquire(target)
 		if err != nil {
 			release()
 			var busy *safefile.BusyError

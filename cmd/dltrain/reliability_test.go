@@ -231,6 +231,9 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("the final save happened (%v) although the second signal came first", err)
 	}
+	if _, err := os.Stat(safefile.LockPath(out)); !os.IsNotExist(err) {
+		t.Fatalf("the lock file is left after a forced exit (%v)", err)
+	}
 	ents, _ := filepath.Glob(filepath.Join(dir, "m-epoch*.bin"))
 	if len(ents) == 0 || len(ents) > 2 {
 		t.Fatalf("periodic checkpoints %v, want 1 or 2 (--keep 2)", ents)

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -98,4 +99,16 @@ func signalCode(s os.Signal) int {
 		return 143
 	}
 	return exitInterrupted
+}
+
+// lockedWriter serializes writes to w, for the streams that the signal watcher and training share.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -299,10 +299,17 @@ func trainRun(opts *TrainOptions) error {
 
 	ctx, cancel := context.WithCancel(orBackground(opts.Context))
 	defer cancel()
-	sig := watchSignals(opts.Signals, opts.Exit, cancel, io.Err, opts.Out, nil)
+	exit := opts.Exit
+	if exit == nil {
+		exit = os.Exit
+	}
+	quit := func(code int) { release(); exit(code) } // os.Exit runs no deferred calls
+	// The signal watcher writes from its own goroutine: one writer, one line at a time.
+	errw := &lockedWriter{w: io.Err}
+	sig := watchSignals(opts.Signals, quit, cancel, errw, opts.Out, nil)
 	defer sig.stop()
 
-	disp := &display{w: io.Err, quiet: opts.Quiet}
+	disp := &display{w: errw, quiet: opts.Quiet}
 	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper}
 	if !opts.Quiet && io.ErrIsTerminal {
 		tr.OnProgress = disp.progress
@@ -313,7 +320,7 @@ func trainRun(opts *TrainOptions) error {
 	// reported at once, the run goes on and saves --out, and the command then fails naming it.
 	var sideErr error
 	side := func(err error) {
-		fmt.Fprintf(io.Err, "dltrain: %s; training goes on and will save %s\n", escapeControls(err.Error()), printable(opts.Out))
+		fmt.Fprintf(errw, "dltrain: %s; training goes on and will save %s\n", escapeControls(err.Error()), printable(opts.Out))
 		if sideErr == nil {
 			sideErr = err
 		}
@@ -351,7 +358,7 @@ func trainRun(opts *TrainOptions) error {
 	}
 	err = tr.Run(ctx, train, test)
 	if tr.GraphErr != nil && !opts.Quiet {
-		fmt.Fprintf(io.Err, "dltrain: could not record the step as a CUDA graph (%v); used plain launches\n", tr.GraphErr)
+		fmt.Fprintf(errw, "dltrain: could not record the step as a CUDA graph (%v); used plain launches\n", tr.GraphErr)
 	}
 	caught := sig.first()
 	save := func() error {
