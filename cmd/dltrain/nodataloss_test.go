@@ -657,6 +657,9 @@ func TestClass9SpecialFilesNeverBlock(t *testing.T) {
 		case r := <-done:
 			code, _ := strconv.Atoi(r[0])
 			oneLine(t, c.name, code, c.code, r[2], c.file, c.want)
+			if strings.Contains(r[2], "training 784") {
+				t.Errorf("%s: refused only after loading the data: %q", c.name, r[2])
+			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: blocked", c.name)
 		}

@@ -67,14 +67,20 @@ batch 100, inputs normalized to (x-0.5)/0.5.
 
 --epochs is the total to reach: with --resume, training continues from the checkpoint's epoch (and
 step, if it stopped mid-epoch) with its architecture, seed and optimizer state, and gives the same
-weights as an uninterrupted run.
+weights as an uninterrupted run. --resume FILE writes FILE again unless --out is given.
 
 --checkpoint-every N saves OUT-epochNNNN.bin (next to --out) every N epochs; --keep K keeps the K
-newest of them. The first SIGINT or SIGTERM finishes the current step, saves --out and exits 130 or
-143; a second one exits at once, leaving the last complete checkpoint as it was.
+newest of them (never another file, nor the one resumed from). The first SIGINT or SIGTERM finishes
+the current step, saves --out, prints the command that resumes the run and exits 130 or 143; a
+second one more than a second later exits at once, leaving the last complete checkpoint as it was.
 
 --metrics FILE writes one JSON object per epoch, with the keys epoch, train_loss, train_accuracy,
-test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second.`,
+test_loss, test_accuracy (fractions in 0..1), seconds and samples_per_second. If it (or a periodic
+checkpoint) cannot be written, training goes on, --out is saved, and the command exits 1.
+
+No output may be an input, the key, a data file or another output, and two runs may not write the
+same output: these are refused before any work. A configuration estimated to need more memory than
+is available (or than --memory-limit) is refused too.`,
 		Example: `  # the classic MNIST MLP, 10 epochs on the CPU
   dltrain train --epochs 10
 
@@ -245,6 +251,29 @@ func trainRun(opts *TrainOptions) error {
 	}
 	defer release()
 	lockedAt := time.Now()
+	var metrics *os.File
+	openMetrics := func() error {
+		if opts.Metrics == "" || metrics != nil {
+			return nil
+		}
+		flags := os.O_CREATE | os.O_TRUNC
+		if opts.Resume != "" {
+			flags = os.O_CREATE | os.O_APPEND
+		}
+		f, err := safefile.OpenOutput(opts.Metrics, flags, 0o666)
+		if err != nil {
+			return withCode(exitModel, fmt.Errorf("--metrics %s: %v", opts.Metrics, safefile.Cause(err)), "")
+		}
+		metrics = f
+		return nil
+	}
+	if st, err := os.Stat(opts.Metrics); opts.Metrics != "" && err == nil && !st.Mode().IsRegular() {
+		// A pipe or a device: opened now, so that a named pipe nobody reads is refused before any work
+		// (and a reader is not sent an end of file by a probe).
+		if err := openMetrics(); err != nil {
+			return err
+		}
+	}
 
 	key, err := loadKey(opts.KeyFile)
 	if err != nil {
@@ -273,20 +302,16 @@ func trainRun(opts *TrainOptions) error {
 		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", printable(p))
 	}
 
-	// --metrics is opened last before training (its directory was probed by its lock), so that a
-	// refusal above leaves the file as it was.
-	var metrics *os.File
-	if opts.Metrics != "" {
-		flags := os.O_CREATE | os.O_TRUNC
-		if opts.Resume != "" {
-			flags = os.O_CREATE | os.O_APPEND
-		}
-		metrics, err = safefile.OpenOutput(opts.Metrics, flags, 0o666)
-		if err != nil {
-			return withCode(exitModel, fmt.Errorf("--metrics %s: %v", opts.Metrics, safefile.Cause(err)), "")
-		}
-		defer metrics.Close()
+	// --metrics as a file is opened last before training (its directory was probed by its lock), so
+	// that a refusal above leaves the file as it was; a pipe or device was opened above.
+	if err := openMetrics(); err != nil {
+		return err
 	}
+	defer func() {
+		if metrics != nil {
+			metrics.Close()
+		}
+	}()
 
 	if !opts.Quiet {
 		from := ""
