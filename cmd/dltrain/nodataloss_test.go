@@ -554,6 +554,14 @@ func TestClass6SideOutputsDoNotLoseTheModel(t *testing.T) {
 		t.Errorf("--out in a missing directory: %q; want the refusal before any epoch", e)
 	}
 
+	long := filepath.Join(dir, strings.Repeat("n", 230)+".bin")
+	code, _, e = run(t, "train", "--epochs", "2", "--device", "cpu", "-o", long)
+	oneLine(t, "--out with a name too long for its temporary file", code, exitModel, e, long, "too long to be written safely")
+	long = filepath.Join(dir, strings.Repeat("n", 220)+".bin")
+	code, _, e = run(t, "train", "--epochs", "2", "--device", "cpu", "-o", long, "--checkpoint-every", "1")
+	oneLine(t, "--out with a name too long for its periodic checkpoints", code, exitModel, e, long, "too long for its periodic checkpoints")
+	unchanged(t, "names too long", dir, before)
+
 	if os.Geteuid() != 0 { // root writes into read-only directories
 		ro := filepath.Join(dir, "ro")
 		os.Mkdir(ro, 0o555)

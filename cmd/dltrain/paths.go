@@ -147,6 +147,9 @@ func (r *fileRef) checkKind() error {
 	if r.role == roleInput {
 		return nil
 	}
+	if r.role == roleOutput && !safefile.NameFits(filepath.Base(r.abs)) {
+		return withCode(r.code, fmt.Errorf("%s %s: the name is too long to be written safely (at most %d bytes with its temporary file's prefix and suffix)", r.name, r.path, 255-len(safefile.TempName("", 1<<22, 0))), "")
+	}
 	dir := filepath.Dir(r.path)
 	switch st, err := os.Stat(dir); {
 	case errors.Is(err, os.ErrNotExist):

@@ -236,6 +236,9 @@ func trainRun(opts *TrainOptions) error {
 		return err
 	}
 	if opts.CheckpointEvery > 0 {
+		if last := filepath.Base(epochPath(opts.Out, model.MaxEpochs)); !safefile.NameFits(last) {
+			return withCode(exitModel, fmt.Errorf("--out %s: the name is too long for its periodic checkpoints (%s) to be written safely", opts.Out, last), "")
+		}
 		for _, r := range fs.refs {
 			if r != out && r.role != roleInput && sameDir(r, out) && isEpochName(opts.Out, filepath.Base(r.abs)) {
 				return usageErr("%s %s has the name of a periodic checkpoint of --out %s; give it another name", r.name, r.path, opts.Out)

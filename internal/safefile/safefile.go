@@ -53,6 +53,16 @@ func TempName(base string, pid int, rnd uint32) string {
 	return fmt.Sprintf("%s%s-%d-%08x", TempPrefix, base, pid, rnd)
 }
 
+// maxName is the longest file name most file systems take (NAME_MAX).
+const maxName = 255
+
+// NameFits reports whether WriteAtomic can write a file named base: its temporary file's name (base,
+// TempPrefix and 17 more bytes for the PID and random part) and its lock file's must stay within the
+// 255 bytes a file name may have.
+func NameFits(base string) bool {
+	return len(TempName(base, 1<<22, 0)) <= maxName && len(LockPrefix+base) <= maxName
+}
+
 // ParseTemp reads a name written by TempName: the target's base name and the writer's PID. Only a
 // name of exactly that shape parses: the last two dash-separated fields must be a decimal PID and 8
 // hex digits, so the temporary files of "model.bin" and of "model.bin-2" can never be mistaken for
