@@ -198,6 +198,48 @@ func (opts *TrainOptions) setup(key []byte, fits func(model.Config, model.Hyper)
 	return ck.Model, h, nil
 }
 
+// paths checks every path of the run before any work (paths.go): no output may be an input, the
+// key, a data file or another output (--out may be --resume), the periodic checkpoints may not take
+// the name of another file given, and the outputs are locked until release.
+func (opts *TrainOptions) paths() (fs *files, release func(), err error) {
+	fs = &files{}
+	out := fs.output("--out", opts.Out)
+	if opts.Resume != "" {
+		fs.input("--resume", opts.Resume, exitModel)
+	}
+	addKey(fs, opts.KeyFile)
+	if opts.Metrics != "" {
+		fs.stream("--metrics", opts.Metrics)
+	}
+	for _, p := range dataFiles(opts.Data) {
+		fs.input("data file", p, exitData)
+	}
+	if err := fs.check(func(o, other *fileRef) bool { return o == out && other.name == "--resume" }); err != nil {
+		return nil, nil, err
+	}
+	if opts.CheckpointEvery > 0 {
+		if last := filepath.Base(epochPath(opts.Out, model.MaxEpochs)); !safefile.NameFits(last) {
+			return nil, nil, withCode(exitModel, fmt.Errorf("--out %s: the name is too long for its periodic checkpoints (%s) to be written safely", opts.Out, last), "")
+		}
+		for _, r := range fs.refs {
+			if r == out || !sameDir(r, out) || !isEpochName(opts.Out, filepath.Base(r.abs)) {
+				continue
+			}
+			switch {
+			case r.role != roleInput:
+				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of --out %s; give it another name", r.name, r.path, opts.Out)
+			case r.name != "--resume": // resuming from a periodic checkpoint is what they are for
+				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of --out %s, which --checkpoint-every would overwrite", r.name, r.path, opts.Out)
+			}
+		}
+	}
+	release, err = fs.lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return fs, release, nil
+}
+
 // beforeFinalSave, when a test sets it, runs just before the final save (the tests slow the save
 // down with it to send a second signal in the middle).
 var beforeFinalSave func()
@@ -218,37 +260,7 @@ func trainRun(opts *TrainOptions) error {
 		return usageErr("--memory-limit: %v", err)
 	}
 
-	// Every path, before any work: no output may be an input, the key, a data file or another output,
-	// the periodic checkpoints may not take the name of another file given, and the outputs are locked.
-	fs := &files{}
-	out := fs.output("--out", opts.Out)
-	if opts.Resume != "" {
-		fs.input("--resume", opts.Resume, exitModel)
-	}
-	addKey(fs, opts.KeyFile)
-	if opts.Metrics != "" {
-		fs.stream("--metrics", opts.Metrics)
-	}
-	for _, p := range dataFiles(opts.Data) {
-		fs.input("data file", p, exitData)
-	}
-	if err := fs.check(func(o, other *fileRef) bool { return o == out && other.name == "--resume" }); err != nil {
-		return err
-	}
-	if opts.CheckpointEvery > 0 {
-		if last := filepath.Base(epochPath(opts.Out, model.MaxEpochs)); !safefile.NameFits(last) {
-			return withCode(exitModel, fmt.Errorf("--out %s: the name is too long for its periodic checkpoints (%s) to be written safely", opts.Out, last), "")
-		}
-		for _, r := range fs.refs {
-			if r != out && r.role != roleInput && sameDir(r, out) && isEpochName(opts.Out, filepath.Base(r.abs)) {
-				return usageErr("%s %s has the name of a periodic checkpoint of --out %s; give it another name", r.name, r.path, opts.Out)
-			}
-			if r.role == roleInput && r.name != "--resume" && sameDir(r, out) && isEpochName(opts.Out, filepath.Base(r.abs)) {
-				return usageErr("%s %s has the name of a periodic checkpoint of --out %s, which --checkpoint-every would overwrite", r.name, r.path, opts.Out)
-			}
-		}
-	}
-	release, err := fs.lock()
+	fs, release, err := opts.paths()
 	if err != nil {
 		return err
 	}
