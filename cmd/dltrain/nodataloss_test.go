@@ -805,6 +805,13 @@ func TestClass11NoSilentlyWrongOutput(t *testing.T) {
 	code, _, e = run(t, "predict", img, filepath.Join(dir, "good.bin"))
 	oneLine(t, "predict IMAGE MODEL", code, exitModel, e, "d.png", "a PNG image, not a dltrain checkpoint; predict wants the checkpoint first")
 
+	// A checkpoint or a text file where an image is wanted.
+	code, _, e = run(t, "predict", filepath.Join(dir, "good.bin"), filepath.Join(dir, "good.bin"))
+	oneLine(t, "predict MODEL MODEL", code, exitData, e, "good.bin", "not a PNG, JPEG or GIF image: it is a safetensors file (a dltrain checkpoint or export)")
+	notes := write(t, dir, "notes.png", []byte("remember the milk\n"), 0o644)
+	code, _, e = run(t, "predict", filepath.Join(dir, "good.bin"), notes)
+	oneLine(t, "predict MODEL TEXT", code, exitData, e, "notes.png", "not a PNG, JPEG or GIF image: it is a text file")
+
 	// Metadata beyond the limits in a checkpoint given to --resume: a model error naming the file.
 	hdr, data := splitCk(smallModel(t))
 	var h map[string]any
