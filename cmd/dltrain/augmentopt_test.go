@@ -35,7 +35,7 @@ func TestAugmentFlags(t *testing.T) {
 		var h model.Hyper
 		cmd := NewCmdTrain(f, func(o *TrainOptions) error {
 			var err error
-			_, h, err = o.setup(nil)
+			_, h, err = o.setup(nil, nil)
 			return err
 		})
 		cmd.SetArgs(strings.Fields(c.args))

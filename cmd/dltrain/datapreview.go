@@ -1,8 +1,9 @@
 package main
 
-// This file is 'dltrain data' and its verb 'preview': a PNG grid of training images beside the
-// deformations --augment gives them, drawn with internal/figure.Grid, so that a user can see what
-// the augmentation flags do before training with them. It trains nothing and changes no data.
+// This file is 'dltrain data preview' (the verb of 'dltrain data', datacmd.go): a PNG grid of training
+// images beside the deformations --augment gives them, drawn with internal/figure.Grid, so that a
+// user can see what the augmentation flags do before training with them. It trains nothing and
+// changes no data.
 
 import (
 	"bytes"
@@ -20,26 +21,13 @@ import (
 	"github.com/dltrain/dltrain/internal/safefile"
 )
 
-// NewCmdData builds 'dltrain data', the parent of the verbs about the data set.
-func NewCmdData(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "data",
-		Short: "Look at the data set",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageErr("'dltrain data' needs a verb: preview")
-		},
-	}
-	cmd.AddCommand(NewCmdDataPreview(f, nil))
-	return cmd
-}
-
 // DataPreviewOptions are the inputs of 'dltrain data preview'.
 type DataPreviewOptions struct {
 	IO       *IO
-	LoadData func(dir string) (train, test *mnist.Set, err error)
+	LoadData func(ds mnist.Dataset, dir string) (train, test *mnist.Set, err error)
 	Set      func(name string) bool
 
+	Dataset  string
 	Data     string
 	N        int
 	Start    int
@@ -70,7 +58,7 @@ computed exactly as in training (internal/augment) and shown before normalizatio
 
 ` + augmentHelp + `
 
-The file is written atomically; an existing one is replaced only with --force.`,
+The file is written atomically; an existing one is replaced only with --force, and never a data file.`,
 		Example: `  dltrain data preview --augment elastic -n 64 -o grid.png
   dltrain data preview --augment affine --rotate 30 --shift 0 -n 16 -o rotations.png
   dltrain data preview --augment elastic --elastic-alpha 60 --elastic-sigma 4 --variants 7 -n 8 -o strong.png`,
@@ -84,7 +72,8 @@ The file is written atomically; an existing one is replaced only with --force.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Data, "data", "", "MNIST directory (default $DLTRAIN_DATA, else ./data)")
+	fl.StringVar(&opts.Dataset, "dataset", mnist.DefaultDataset, datasetHelp)
+	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
 	fl.IntVarP(&opts.N, "images", "n", 16, fmt.Sprintf("how many training images (1..%d)", maxPreviewImages))
 	fl.IntVar(&opts.Start, "start", 0, "index of the first training image")
 	fl.IntVar(&opts.Variants, "variants", 3, fmt.Sprintf("deformations per image, those of epochs 1..K (1..%d)", maxPreviewVariants))
@@ -124,14 +113,21 @@ func dataPreviewRun(opts *DataPreviewOptions) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	ds, err := lookupDataset(opts.Dataset)
+	if err != nil {
+		return err
+	}
+	if err := checkOutputs("data file", exitData, dataFiles(opts.Data), []string{"-o"}, opts.Out); err != nil {
+		return err
+	}
 	if !opts.Force {
 		if _, err := os.Lstat(opts.Out); err == nil {
-			return withCode(exitUsage, fmt.Errorf("%s exists", opts.Out), "add --force to replace it, or give another -o")
+			return withCode(exitError, fmt.Errorf("data preview: %s already exists; nothing was written", opts.Out), "add --force to replace it, or give another -o")
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: %w", opts.Out, safefile.Cause(err))
+			return withCode(exitError, fmt.Errorf("data preview: %s: %w", opts.Out, safefile.Cause(err)), "")
 		}
 	}
-	train, _, err := opts.LoadData(opts.Data)
+	train, _, err := opts.LoadData(ds, opts.Data)
 	if err != nil {
 		return err
 	}
@@ -139,27 +135,32 @@ func dataPreviewRun(opts *DataPreviewOptions) error {
 		return usageErr("--start %d with -n %d goes past the %d training images", opts.Start, opts.N, train.N)
 	}
 
-	tiles := previewTiles(train, opts.Start, opts.N, opts.Variants, pl, opts.Seed)
+	tiles := previewTiles(train, ds, opts.Start, opts.N, opts.Variants, pl, opts.Seed)
 	k := opts.Variants + 1
 	// Rows of whole groups (an image and its deformations), at least √tiles columns: a near-square
 	// grid, wider rather than taller.
 	groups := min(opts.N, max(1, int(math.Ceil(math.Sqrt(float64(len(tiles)))/float64(k)))))
 	title := fmt.Sprintf("%s, seed %d: each image, then epochs 1-%d", describeAugment(p), opts.Seed, opts.Variants)
-	var buf bytes.Buffer
-	if err := figure.Grid(&buf, tiles, groups*k, figure.GridOptions{Title: title, MaxTiles: len(tiles)}); err != nil {
+	if ds.Name != mnist.DefaultDataset {
+		title = ds.Title + ", " + title
+	}
+	size := 0
+	err = writePicture(opts.Out, func(b *bytes.Buffer) error {
+		err := figure.Grid(b, tiles, groups*k, figure.GridOptions{Title: title, MaxTiles: len(tiles)})
+		size = b.Len()
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	if err := safefile.WriteAtomic(opts.Out, buf.Bytes()); err != nil {
-		return fmt.Errorf("data preview: %w", err)
-	}
-	fmt.Fprintf(opts.IO.Out, "wrote %s: %d training images (from #%d), each with %d deformations (%s), %d bytes\n",
-		opts.Out, opts.N, opts.Start, opts.Variants, p.Mode, buf.Len())
+	fmt.Fprintf(opts.IO.Out, "wrote %s: %d %s training images (from #%d), each with %d deformations (%s), %d bytes\n",
+		opts.Out, opts.N, ds.Title, opts.Start, opts.Variants, p.Mode, size)
 	return nil
 }
 
 // previewTiles lays out images start..start+n-1 of s, each followed by its deformations in epochs
 // 1..variants under pl and seed: augment.Gather's normalized rows mapped back to 0..1.
-func previewTiles(s *mnist.Set, start, n, variants int, pl *augment.Plan, seed uint64) []figure.Tile {
+func previewTiles(s *mnist.Set, ds mnist.Dataset, start, n, variants int, pl *augment.Plan, seed uint64) []figure.Tile {
 	order := make([]int32, n)
 	for i := range order {
 		order[i] = int32(start + i)
@@ -176,7 +177,7 @@ func previewTiles(s *mnist.Set, start, n, variants int, pl *augment.Plan, seed u
 		for p, v := range s.Images[i*mnist.Pixels:][:mnist.Pixels] {
 			orig[p] = float32(v) / 255
 		}
-		tiles = append(tiles, figure.Tile{Pix: orig, H: mnist.Rows, W: mnist.Cols, Caption: fmt.Sprintf("#%d: %d", i, s.Labels[i])})
+		tiles = append(tiles, figure.Tile{Pix: orig, H: mnist.Rows, W: mnist.Cols, Caption: fmt.Sprintf("#%d: %s", i, ds.Classes[s.Labels[i]])})
 		for e := range variants {
 			pix := deformed[e][b*mnist.Pixels:][:mnist.Pixels]
 			for p, v := range pix {

@@ -18,12 +18,12 @@ func TestDataPreviewFlags(t *testing.T) {
 		check func(o *DataPreviewOptions) bool
 	}{
 		{"-o g.png", func(o *DataPreviewOptions) bool {
-			return o.Out == "g.png" && o.N == 16 && o.Variants == 3 && o.Start == 0 && o.Seed == 1 && !o.Force &&
+			return o.Out == "g.png" && o.Dataset == "mnist" && o.N == 16 && o.Variants == 3 && o.Start == 0 && o.Seed == 1 && !o.Force &&
 				o.Augment == "elastic" && o.Rotate == 15 && o.ElasticSigma == 6 && o.ElasticAlpha == 36
 		}},
-		{"--augment affine --rotate 30 --images 64 --variants 5 --start 100 --seed 7 --force --output x.png --data d", func(o *DataPreviewOptions) bool {
+		{"--augment affine --rotate 30 --images 64 --variants 5 --start 100 --seed 7 --force --output x.png --data d --dataset fashion-mnist", func(o *DataPreviewOptions) bool {
 			return o.Augment == "affine" && o.Rotate == 30 && o.N == 64 && o.Variants == 5 && o.Start == 100 && o.Seed == 7 &&
-				o.Force && o.Out == "x.png" && o.Data == "d"
+				o.Force && o.Out == "x.png" && o.Data == "d" && o.Dataset == "fashion-mnist"
 		}},
 	} {
 		f, _, _ := testFactory()
@@ -47,7 +47,7 @@ func TestDataPreview(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "grid.png")
 	code, stdout, e := run(t, "data", "preview", "-n", "8", "-o", out)
-	if code != 0 || !strings.Contains(stdout, "wrote "+out+": 8 training images (from #0), each with 3 deformations (elastic)") {
+	if code != 0 || !strings.Contains(stdout, "wrote "+out+": 8 MNIST training images (from #0), each with 3 deformations (elastic)") {
 		t.Fatalf("exit %d, %q, %q", code, stdout, e)
 	}
 	first, err := os.ReadFile(out)
@@ -65,7 +65,7 @@ func TestDataPreview(t *testing.T) {
 	}
 
 	code, _, e = run(t, "data", "preview", "-n", "8", "-o", out)
-	if code != exitUsage || !strings.Contains(e, "grid.png exists") || !strings.Contains(e, "--force") {
+	if code != exitError || !strings.Contains(e, "grid.png already exists; nothing was written") || !strings.Contains(e, "--force") {
 		t.Fatalf("existing output: exit %d, %q", code, e)
 	}
 	for _, c := range []struct {
@@ -113,7 +113,8 @@ func TestPreviewTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl, _ := augment.NewPlan(augment.Default(augment.Elastic))
-	tiles := previewTiles(train, 10, 2, 2, pl, 9)
+	ds, _ := mnist.Lookup(mnist.DefaultDataset)
+	tiles := previewTiles(train, ds, 10, 2, 2, pl, 9)
 	if len(tiles) != 6 {
 		t.Fatalf("%d tiles, want 6", len(tiles))
 	}
