@@ -178,8 +178,9 @@ func TestAugmentUnderReplay(t *testing.T) {
 
 // TestAugmentParity trains on elastic deformations (SGD with a cosine schedule, a validation split)
 // for 2 epochs of 20 steps on the CPU and on the GPU: weights within 1e-4. On the GPU, the step
-// replayed as a CUDA graph gives the same bytes as plain launches, and a run interrupted mid-epoch 2
-// and resumed gives the same bytes as one that was not.
+// replayed as a CUDA graph gives the same bytes as plain launches, a run interrupted mid-epoch 2
+// and resumed gives the same bytes as one that was not, and the fused step leaves the augmented
+// Gather unfused.
 func TestAugmentParity(t *testing.T) {
 	g := open(t)
 	rng := rand.New(rand.NewPCG(17, 17))
@@ -221,6 +222,16 @@ func TestAugmentParity(t *testing.T) {
 	}
 	if resumed := run(g, false, 700); string(state(resumed)) != string(state(mg)) {
 		t.Fatal("elastic: interrupted mid-epoch and resumed on the GPU differs from the uninterrupted run")
+	}
+	// The fused step must not fuse an augmented Gather into fc_in (which reads plain pixels): the same
+	// weights within tolerance, and no fc_in launch.
+	defer g.SetFusion(g.Fusion())
+	g.SetFusion(true)
+	before := g.fusedFcIn
+	mf := run(g, false, 0)
+	opstest.Compare(t, "elastic, fused step: weights after 40 steps", mf.Params, mc.Params, 1e-4, 0)
+	if g.fusedFcIn != before {
+		t.Fatalf("elastic, fused step: %d fc_in launches fused an augmented Gather", g.fusedFcIn-before)
 	}
 }
 
