@@ -6,7 +6,7 @@
 # commands differ only in --augment. Nothing is chosen on the test set: the settings are the classic
 # ones and augment's defaults, fixed before the first run.
 #
-# Logs, metrics and checkpoints go to OUT (default bench/out/recipe); about 2.5 s per epoch without
+# Logs, metrics and checkpoints go to OUT (default bench/out/recipe); about 2 s per epoch without
 # augmentation and a little more with it on an idle 2-core machine, so a few minutes per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
