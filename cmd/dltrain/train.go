@@ -51,6 +51,8 @@ type TrainOptions struct {
 	KeyFile         string
 	// OptimOptions are the optimizer, schedule, validation and transfer flags (trainopt.go).
 	OptimOptions
+	// AdvOptions are the adversarial training and robust evaluation flags (trainadv.go).
+	AdvOptions
 
 	// record is what the checkpoints note about the weights' origin (set by setup).
 	record checkpoint.Meta
@@ -97,9 +99,18 @@ schedule's settings, --weight-decay and --patience may change on --resume; the o
 newest of them. The first SIGINT or SIGTERM finishes the current step, saves --out and exits 130 or
 143; a second one exits at once, leaving the last complete checkpoint as it was.
 
+--adversarial fgsm|pgd trains on attacked batches: each batch is attacked with the current weights
+in the L-infinity ball of radius --adv-eps (pixel units) and the net trains on the attacked images
+(the first --adv-ratio of each shuffled batch; the rest stay clean). fgsm is FGSM from a random
+start with step 1.25*eps (Wong et al. 2020, "fast is better than free"); pgd is PGD-k from a random
+start, k = --adv-steps, step 2.5*eps/k (Madry et al. 2018); --adv-step-size overrides the step.
+train_loss and train_accuracy are then those of the attacked batches. --robust-eval N measures
+the robust accuracy under PGD-10 (step eps/4, no random start, eps = --robust-eps, by default the
+adversarial radius or --adv-eps) on the first N test images after every epoch.
+
 --metrics FILE writes one JSON object per epoch, with the keys epoch, train_loss, train_accuracy,
 test_loss, test_accuracy (fractions in 0..1), seconds, samples_per_second and lr, plus val_loss and
-val_accuracy with --val-split.`,
+val_accuracy with --val-split and robust_accuracy with --robust-eval.`,
 		Example: `  # the classic MNIST MLP, 10 epochs on the CPU
   dltrain train --epochs 10
 
@@ -122,6 +133,9 @@ val_accuracy with --val-split.`,
 
   # fine-tune another model's hidden layer, frozen, with a fresh output layer
   dltrain train --init-from base.bin --freeze fc1 --reset-head --epochs 5 -o tuned.bin
+
+  # adversarial training with PGD-7 at eps 0.1, robust accuracy on 1000 test images every epoch
+  dltrain train --adversarial pgd --adv-eps 0.1 --robust-eval 1000 -o robust.bin
 
   # an encrypted checkpoint
   dltrain keygen -o my.key && dltrain train --key-file my.key`,
@@ -154,6 +168,7 @@ val_accuracy with --val-split.`,
 	fl.IntVar(&opts.Keep, "keep", 3, "keep the K newest periodic checkpoints (0: keep all)")
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	bindOptimFlags(fl, &opts.OptimOptions)
+	bindAdvFlags(fl, &opts.AdvOptions)
 	return cmd
 }
 
@@ -167,6 +182,9 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: opts.LR, Momentum: opts.Momentum}
 	if opts.Resume == "" {
 		if err := opts.optimHyper(&hyper, set); err != nil {
+			return nil, hyper, err
+		}
+		if err := opts.advHyper(&hyper, set); err != nil {
 			return nil, hyper, err
 		}
 		hidden, err := model.ParseHidden(opts.Hidden)
@@ -239,6 +257,9 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 	if err := opts.resumeHyper(&h, opts.Resume, set); err != nil {
 		return nil, hyper, err
 	}
+	if err := opts.resumeAdv(set); err != nil {
+		return nil, hyper, err
+	}
 	if err := h.Validate(); err != nil {
 		return nil, hyper, usageErr("%v", err)
 	}
@@ -274,6 +295,14 @@ func trainRun(opts *TrainOptions) error {
 		return err
 	}
 	m, hyper, err := opts.setup(key)
+	if err != nil {
+		return err
+	}
+	set := opts.Set
+	if set == nil {
+		set = func(string) bool { return false }
+	}
+	robust, err := opts.robustEval(hyper, set)
 	if err != nil {
 		return err
 	}
@@ -326,7 +355,7 @@ func trainRun(opts *TrainOptions) error {
 	defer sig.stop()
 
 	disp := &display{w: io.Err, quiet: opts.Quiet, showLR: hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0}
-	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper}
+	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper, Robust: robust}
 	if !opts.Quiet && io.ErrIsTerminal {
 		tr.OnProgress = disp.progress
 	}
