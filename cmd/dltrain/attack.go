@@ -26,25 +26,28 @@ import (
 // AttackOptions are the inputs of 'dltrain attack'.
 type AttackOptions struct {
 	IO       *IO
-	LoadData func(dir string) (train, test *mnist.Set, err error)
+	LoadData func(ds mnist.Dataset, dir string) (train, test *mnist.Set, err error)
 	// Set reports whether a flag was given on the command line.
 	Set func(name string) bool
 
-	Model       string
-	KeyFile     string
-	Data        string
-	Device      string
-	Method      string
-	Eps         string
-	Steps       int
-	StepSize    float64
-	RandomStart bool
-	Restarts    int
-	Seed        uint64
-	N           int
-	JSON        bool
-	ExamplesPNG string
-	Examples    int
+	Model         string
+	KeyFile       string
+	Dataset       string
+	AllowMismatch bool
+	Data          string
+	Device        string
+	Precision     string
+	Method        string
+	Eps           string
+	Steps         int
+	StepSize      float64
+	RandomStart   bool
+	Restarts      int
+	Seed          uint64
+	N             int
+	JSON          bool
+	ExamplesPNG   string
+	Examples      int
 }
 
 // NewCmdAttack builds 'dltrain attack'; runF, when not nil, replaces attackRun (for flag tests).
@@ -53,8 +56,8 @@ func NewCmdAttack(f *Factory, runF func(*AttackOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "attack MODEL",
 		Short: "Attack a checkpoint with FGSM or PGD and report its robust accuracy",
-		Long: `Attack a checkpoint on the MNIST test images (the first -n of them) and report its clean
-accuracy, its robust accuracy (images classified correctly both as they are and after the attack),
+		Long: `Attack a checkpoint on the test images of its data set (the first -n of them; --dataset as
+for eval) and report its clean accuracy, its robust accuracy (images classified correctly both as they are and after the attack),
 per class, and the mean L-infinity and L2 norms of the perturbations.
 
 The attacks work in raw pixel units (0..1) in the L-infinity ball of radius --eps around each image,
@@ -72,7 +75,7 @@ deterministic given --seed. --examples-png FILE draws --examples attacked digits
 (those the attack fooled first): the original, the perturbation (blue down, red up, full colour at
 eps) and the adversarial image, each with its prediction.
 
---json prints one object: model, arch, n, method, steps, random_start, restarts, seed,
+--json prints one object: model, arch, dataset, n, method, steps, random_start, restarts, seed,
 clean_accuracy, and results, one per radius with eps, step_size, robust_accuracy,
 per_class_robust_accuracy (10 fractions), mean_linf, mean_l2 and seconds.`,
 		Example: `  # FGSM at eps 0.1 on all 10,000 test images
@@ -96,8 +99,10 @@ per_class_robust_accuracy (10 fractions), mean_linf, mean_l2 and seconds.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
-	fl.StringVar(&opts.Data, "data", "", "MNIST directory (default $DLTRAIN_DATA, else ./data)")
+	addModelDatasetFlags(cmd, &opts.Dataset, &opts.AllowMismatch)
+	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
 	fl.StringVar(&opts.Device, "device", "cpu", "cpu, cuda, or auto")
+	fl.StringVar(&opts.Precision, "precision", "fp32", precisionHelp)
 	fl.StringVar(&opts.Method, "method", "pgd", "fgsm or pgd")
 	fl.StringVar(&opts.Eps, "eps", "0.1", "L-infinity radius in pixel units (0..1], or a comma-separated list")
 	fl.IntVar(&opts.Steps, "steps", 20, "pgd: number of steps")
@@ -116,6 +121,7 @@ per_class_robust_accuracy (10 fractions), mean_linf, mean_l2 and seconds.`,
 type attackJSON struct {
 	Model         string             `json:"model"`
 	Arch          string             `json:"arch"`
+	Dataset       string             `json:"dataset"`
 	N             int                `json:"n"`
 	Method        string             `json:"method"`
 	Steps         int                `json:"steps,omitempty"`
@@ -207,10 +213,14 @@ func attackRun(opts *AttackOptions) error {
 	if opts.ExamplesPNG != "" && (opts.Examples < 1 || opts.Examples > 256) {
 		return usageErr("--examples %d, want 1..256", opts.Examples)
 	}
-	if opts.ExamplesPNG != "" && opts.ExamplesPNG == opts.Model {
-		return usageErr("--examples-png would overwrite %s", opts.Model)
+	if err := checkOutputs([]string{opts.Model}, opts.ExamplesPNG); err != nil {
+		return err
 	}
 	ck, err := loadModel(opts.Model, opts.KeyFile)
+	if err != nil {
+		return err
+	}
+	ds, err := modelDataset(opts.IO, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
 	if err != nil {
 		return err
 	}
@@ -218,7 +228,10 @@ func attackRun(opts *AttackOptions) error {
 	if err != nil {
 		return err
 	}
-	_, test, err := opts.LoadData(opts.Data)
+	if err := applyPrecision(be, opts.Precision, opts.Device, opts.IO, opts.JSON); err != nil {
+		return err
+	}
+	_, test, err := opts.LoadData(ds, opts.Data)
 	if err != nil {
 		return err
 	}
@@ -250,7 +263,7 @@ func attackRun(opts *AttackOptions) error {
 	out := opts.IO.Out
 	c0 := cs[0]
 	if opts.JSON {
-		j := attackJSON{Model: opts.Model, Arch: ck.Config.Arch(), N: test.N, Method: c0.Method.String(),
+		j := attackJSON{Model: opts.Model, Arch: ck.Config.Arch(), Dataset: ds.Name, N: test.N, Method: c0.Method.String(),
 			RandomStart: c0.RandomStart, Restarts: max(c0.Restarts, 1), Seed: c0.Seed, CleanAccuracy: reps[0].Clean}
 		if c0.Method == attack.PGD {
 			j.Steps = c0.Steps
@@ -263,7 +276,7 @@ func attackRun(opts *AttackOptions) error {
 		fmt.Fprintln(out, string(b))
 		return nil
 	}
-	fmt.Fprintf(out, "model   %s (%s %s/%s, epoch %d), %d test images, %s\n", opts.Model, ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch, test.N, be.Name())
+	fmt.Fprintf(out, "model   %s (%s %s/%s, epoch %d), %d %s test images, %s\n", opts.Model, ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch, test.N, ds.Title, be.Name())
 	fmt.Fprintf(out, "attack  %s\n", describeAttack(c0, opts.Set != nil && opts.Set("step-size")))
 	fmt.Fprintf(out, "clean   %.2f%% (%d/%d)\n\n", 100*reps[0].Clean, int(reps[0].Clean*float64(test.N)+0.5), test.N)
 	fmt.Fprintln(out, "      eps    robust   mean L∞   mean L2     time")

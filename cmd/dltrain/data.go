@@ -11,13 +11,9 @@ import (
 	"github.com/dltrain/dltrain/internal/cpu"
 )
 
-// loadData finds and reads MNIST from dir (the --data flag; empty: $DLTRAIN_DATA, else ./data),
-// turning failures into data errors with a hint.
-func loadData(dirFlag string) (train, test *mnist.Set, err error) {
-	ds, err := mnist.Lookup(mnist.DefaultDataset)
-	if err != nil {
-		return nil, nil, err
-	}
+// loadData finds and reads data set ds from dir (the --data flag; empty: the set's default places, see
+// mnist.Dataset.SearchDirs), turning failures into data errors with a hint.
+func loadData(ds mnist.Dataset, dirFlag string) (train, test *mnist.Set, err error) {
 	files, err := ds.Find(dirFlag)
 	if err != nil {
 		return nil, nil, withCode(exitData, err, dataHint(ds, err))
@@ -52,7 +48,7 @@ func dataHint(ds mnist.Dataset, err error) string {
 	case errors.As(err, &nf):
 		return fetch + ", or point --data or $DLTRAIN_DATA at a directory holding the four IDX files"
 	case errors.As(err, &de) && de.Owner.Name != "":
-		return fmt.Sprintf("these files are %s's; point --data at %s's files", de.Owner.Title, ds.Title)
+		return fmt.Sprintf("these files are %s's: add --dataset %s to use them as %s, or point --data at %s's files", de.Owner.Title, de.Owner.Name, de.Owner.Title, ds.Title)
 	case errors.As(err, &de):
 		return fmt.Sprintf("move %s out of the way, then %s", de.Path, fetch)
 	}
@@ -85,4 +81,30 @@ func pickBackend(device string, io *IO, quiet bool) (ops.Backend, error) {
 		return &cpu.Backend{}, nil
 	}
 	return nil, usageErr("unknown --device %q (want cpu, auto or cuda)", device)
+}
+
+// precisionHelp is the --precision flag's help, shared by train and eval.
+const precisionHelp = "GEMM arithmetic on the GPU: fp32, or tf32 (cuBLAS on tensor cores, inputs rounded to a 10-bit mantissa; the CPU computes in fp32 only)"
+
+// applyPrecision applies --precision to the backend pickBackend chose. tf32 is a GPU setting: with
+// --device cpu it is a usage error; when --device auto fell back to the CPU it is ignored, with a
+// note on stderr unless quiet.
+func applyPrecision(be ops.Backend, precision, device string, io *IO, quiet bool) error {
+	p, err := cuda.ParsePrecision(precision)
+	if err != nil {
+		return usageErr("--precision: %v", err)
+	}
+	if p == cuda.FP32 {
+		return nil
+	}
+	if s, ok := be.(interface{ SetPrecision(cuda.Precision) error }); ok {
+		return s.SetPrecision(p)
+	}
+	if device == "cpu" {
+		return usageErr("--precision %s needs the GPU (--device cuda or auto): the CPU computes in fp32 only", p)
+	}
+	if !quiet {
+		fmt.Fprintf(io.Err, "dltrain: --precision %s applies to the GPU only; the CPU computes in fp32\n", p)
+	}
+	return nil
 }

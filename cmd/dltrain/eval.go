@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -15,13 +16,19 @@ import (
 // EvalOptions are the inputs of 'dltrain eval'.
 type EvalOptions struct {
 	IO       *IO
-	LoadData func(dir string) (train, test *mnist.Set, err error)
+	LoadData func(ds mnist.Dataset, dir string) (train, test *mnist.Set, err error)
 
-	Model   string
-	KeyFile string
-	Data    string
-	Device  string
-	JSON    bool
+	Model         string
+	KeyFile       string
+	Dataset       string
+	AllowMismatch bool
+	Data          string
+	Device        string
+	Precision     string
+	JSON          bool
+	ConfusionPNG  string
+	ErrorsPNG     string
+	ErrorsMax     int
 }
 
 // NewCmdEval builds 'dltrain eval'.
@@ -29,13 +36,22 @@ func NewCmdEval(f *Factory, runF func(*EvalOptions) error) *cobra.Command {
 	opts := &EvalOptions{IO: f.IO, LoadData: f.LoadData}
 	cmd := &cobra.Command{
 		Use:   "eval MODEL",
-		Short: "Evaluate a checkpoint on the MNIST test set",
-		Long: `Evaluate a checkpoint on the 10,000 MNIST test images: accuracy, mean loss, per-class
-accuracy and the 10x10 confusion matrix (rows are the true class, columns the prediction).
+		Short: "Evaluate a checkpoint on its data set's test images",
+		Long: `Evaluate a checkpoint on the test images of the data set it was trained on (MNIST's 10,000
+unless the checkpoint says otherwise): accuracy, mean loss, per-class accuracy and the 10x10
+confusion matrix (rows are the true class, columns the prediction). --dataset names the set
+explicitly; one other than the model's is refused unless --allow-dataset-mismatch is given.
 
---json prints one object with the keys accuracy, loss, per_class_accuracy and confusion.`,
+--json prints one object with the keys accuracy, loss, per_class_accuracy, confusion, n, model,
+arch, dataset and classes (the ten class names).
+
+--confusion-png FILE draws the confusion matrix as a heat map with the counts written in the cells.
+--errors-png FILE draws the misclassified test images (the first --errors-max of them, in test-set
+order) with their true and predicted class. Both are written atomically, and never over the model.`,
 		Example: `  dltrain eval model.bin
-  dltrain eval model.bin --json | jq .accuracy`,
+  dltrain eval model.bin --json | jq .accuracy
+  dltrain eval model.bin --confusion-png cm.png --errors-png wrong.png
+  dltrain eval fashion.bin                      # a Fashion-MNIST model: its test set, its class names`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Model = args[0]
@@ -47,9 +63,14 @@ accuracy and the 10x10 confusion matrix (rows are the true class, columns the pr
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
-	fl.StringVar(&opts.Data, "data", "", "MNIST directory (default $DLTRAIN_DATA, else ./data)")
+	addModelDatasetFlags(cmd, &opts.Dataset, &opts.AllowMismatch)
+	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
 	fl.StringVar(&opts.Device, "device", "cpu", "cpu, cuda, or auto")
+	fl.StringVar(&opts.Precision, "precision", "fp32", precisionHelp)
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.StringVar(&opts.ConfusionPNG, "confusion-png", "", "also draw the confusion matrix into this PNG file")
+	fl.StringVar(&opts.ErrorsPNG, "errors-png", "", "also draw the misclassified test images into this PNG file")
+	fl.IntVar(&opts.ErrorsMax, "errors-max", 64, fmt.Sprintf("most images --errors-png draws (1..%d)", maxErrorTiles))
 	return cmd
 }
 
@@ -62,10 +83,23 @@ type evalJSON struct {
 	N                int                           `json:"n"`
 	Model            string                        `json:"model"`
 	Arch             string                        `json:"arch"`
+	Dataset          string                        `json:"dataset"`
+	Classes          [ops.Classes]string           `json:"classes"`
 }
 
 func evalRun(opts *EvalOptions) error {
+	pictures := opts.ConfusionPNG != "" || opts.ErrorsPNG != ""
+	if opts.ErrorsMax < 1 || opts.ErrorsMax > maxErrorTiles {
+		return usageErr("--errors-max %d: want 1..%d", opts.ErrorsMax, maxErrorTiles)
+	}
+	if err := checkOutputs([]string{opts.Model}, opts.ConfusionPNG, opts.ErrorsPNG); err != nil {
+		return err
+	}
 	ck, err := loadModel(opts.Model, opts.KeyFile)
+	if err != nil {
+		return err
+	}
+	ds, err := modelDataset(opts.IO, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
 	if err != nil {
 		return err
 	}
@@ -73,36 +107,67 @@ func evalRun(opts *EvalOptions) error {
 	if err != nil {
 		return err
 	}
-	_, test, err := opts.LoadData(opts.Data)
+	if err := applyPrecision(be, opts.Precision, opts.Device, opts.IO, opts.JSON); err != nil {
+		return err
+	}
+	_, test, err := opts.LoadData(ds, opts.Data)
 	if err != nil {
 		return err
 	}
-	ev, err := model.Evaluate(be, ck.Model, test)
+	var ev model.Eval
+	var pred []uint8
+	if pictures {
+		ev, pred, err = model.Classify(be, ck.Model, test)
+	} else {
+		ev, err = model.Evaluate(be, ck.Model, test)
+	}
+	if err != nil {
+		return err
+	}
+	notes, err := evalPictures(opts, ck, ds, ev, test, pred)
 	if err != nil {
 		return err
 	}
 	out := opts.IO.Out
 	if opts.JSON {
 		b, _ := json.Marshal(evalJSON{Accuracy: ev.Accuracy, Loss: ev.Loss, PerClassAccuracy: ev.PerClass,
-			Confusion: ev.Confusion, N: ev.N, Model: opts.Model, Arch: ck.Config.Arch()})
+			Confusion: ev.Confusion, N: ev.N, Model: opts.Model, Arch: ck.Config.Arch(), Dataset: ds.Name, Classes: ds.Classes})
 		fmt.Fprintln(out, string(b))
 		return nil
 	}
 	fmt.Fprintf(out, "model     %s (%s %s/%s, epoch %d)\n", opts.Model, ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch)
+	if ds.Name != mnist.DefaultDataset {
+		fmt.Fprintf(out, "data      %s test set\n", ds.Title)
+	}
 	fmt.Fprintf(out, "accuracy  %.2f%% (%d/%d)\n", 100*ev.Accuracy, correct(ev), ev.N)
 	fmt.Fprintf(out, "loss      %.4f\n\n", ev.Loss)
-	fmt.Fprintln(out, "class  accuracy   confusion (rows: true class, columns: predicted)")
+	// With named classes (Fashion-MNIST) each row also carries its class's name; the columns keep
+	// the index, which the names' rows explain.
+	name, nameW := func(int) string { return "" }, 0
+	if namedClasses(ds) {
+		for _, c := range ds.Classes {
+			nameW = max(nameW, utf8.RuneCountInString(c)+1)
+		}
+		name = func(c int) string { return fmt.Sprintf(" %-*s", nameW-1, ds.Classes[c]) }
+	}
+	fmt.Fprintf(out, "class%*s  accuracy   confusion (rows: true class, columns: predicted)\n", nameW, "")
 	var hdr strings.Builder
 	for c := range ops.Classes {
 		fmt.Fprintf(&hdr, "%6d", c)
 	}
-	fmt.Fprintf(out, "%18s%s\n", "", hdr.String())
+	fmt.Fprintf(out, "%*s%s\n", 18+nameW, "", hdr.String())
 	for c := range ops.Classes {
-		fmt.Fprintf(out, "%5d  %7.2f%%  ", c, 100*ev.PerClass[c])
+		fmt.Fprintf(out, "%5d%s  %7.2f%%  ", c, name(c), 100*ev.PerClass[c])
 		for _, k := range ev.Confusion[c] {
 			fmt.Fprintf(out, "%6d", k)
 		}
 		fmt.Fprintln(out)
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(out)
+	}
+	for _, n := range notes {
+		fmt.Fprintln(out, n)
 	}
 	return nil
 }

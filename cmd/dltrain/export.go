@@ -15,10 +15,12 @@ import (
 type ExportOptions struct {
 	IO *IO
 
-	Model   string
-	KeyFile string
-	Format  string
-	Out     string
+	Model         string
+	KeyFile       string
+	Format        string
+	Out           string
+	Dataset       string
+	AllowMismatch bool
 }
 
 // NewCmdExport builds 'dltrain export'.
@@ -35,7 +37,10 @@ normalization is inside the graph. Outputs: "logits" and "probabilities", both [
 
 --format safetensors writes the weights alone, named as PyTorch names nn.Linear layers fc1..fcN
 (fc1.weight [128, 784], fc1.bias [128], ...), float32, so a module with those attributes loads them
-with load_state_dict. The momentum buffers are left out.`,
+with load_state_dict. The momentum buffers are left out.
+
+Both carry the data set and its class names in their metadata ("dataset", and "classes", a JSON
+array whose entry i names output i): the model's own, or --dataset's with --allow-dataset-mismatch.`,
 		Example: `  dltrain export model.bin -o model.onnx
   dltrain export model.bin --format safetensors -o weights.safetensors`,
 		Args: cobra.ExactArgs(1),
@@ -51,6 +56,7 @@ with load_state_dict. The momentum buffers are left out.`,
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	fl.StringVar(&opts.Format, "format", "onnx", "output format: onnx or safetensors")
 	fl.StringVarP(&opts.Out, "output", "o", "", "output file (default: MODEL with .onnx or .safetensors)")
+	addModelDatasetFlags(cmd, &opts.Dataset, &opts.AllowMismatch)
 	return cmd
 }
 
@@ -75,6 +81,11 @@ func exportRun(opts *ExportOptions) error {
 	if err != nil {
 		return err
 	}
+	ds, err := modelDataset(opts.IO, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
+	if err != nil {
+		return err
+	}
+	ck.Dataset = ds.Name // the class names the export carries
 	b, err := encode(ck)
 	if err != nil {
 		return err

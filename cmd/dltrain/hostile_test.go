@@ -275,7 +275,7 @@ func TestHostileInputs(t *testing.T) {
 		files := sub
 		files.TrainImages = p
 		ds, _ := mnist.Lookup(mnist.DefaultDataset)
-		f.LoadData = func(string) (*mnist.Set, *mnist.Set, error) { return loadFiles(ds, files) }
+		f.LoadData = func(mnist.Dataset, string) (*mnist.Set, *mnist.Set, error) { return loadFiles(ds, files) }
 		code := Main([]string{"train", "--device", "cpu", "-o", filepath.Join(dir, "never.bin")}, f)
 		check(c.name, p, exitData, c.want, code, errb.String())
 		count++

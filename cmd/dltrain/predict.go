@@ -19,12 +19,14 @@ import (
 type PredictOptions struct {
 	IO *IO
 
-	Model   string
-	Images  []string
-	Invert  string
-	JSON    bool
-	Device  string
-	KeyFile string
+	Model         string
+	Images        []string
+	Invert        string
+	JSON          bool
+	Device        string
+	KeyFile       string
+	Dataset       string
+	AllowMismatch bool
 }
 
 // NewCmdPredict builds 'dltrain predict'.
@@ -32,15 +34,21 @@ func NewCmdPredict(f *Factory, runF func(*PredictOptions) error) *cobra.Command 
 	opts := &PredictOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "predict MODEL IMAGE...",
-		Short: "Classify digits in PNG, JPEG or GIF images",
+		Short: "Classify digits (or clothes, for a Fashion-MNIST model) in PNG, JPEG or GIF images",
 		Long: `Classify each image. It is converted to grayscale and, since MNIST digits are light on dark,
 inverted when its border is light (--invert auto). A 28x28 image is then used as it is; any other is
 prepared as MNIST's digits were: cropped to the ink, scaled to 20 pixels on its longer side and
-centred by its centre of mass in a 28x28 frame. Prints the predicted digit and the top-3
-probabilities per image.
+centred by its centre of mass in a 28x28 frame. Prints the predicted class and the top-3
+probabilities per image; 'dltrain data sample' writes test images to try.
 
---json prints an array of objects with the keys file, digit, inverted and top3 (digit, probability).`,
+The class names are those of the data set the model was trained on (Fashion-MNIST's T-shirt/top,
+Trouser, ... for a Fashion-MNIST model). --dataset names the set; one other than the model's is
+refused unless --allow-dataset-mismatch is given.
+
+--json prints an array of objects with the keys file, digit (the class index), class (its name),
+inverted and top3 (digit, class, probability).`,
 		Example: `  dltrain predict model.bin my-digit.png
+  dltrain data sample -n 10 -o digits/ && dltrain predict model.bin digits/*.png
   dltrain predict model.bin scans/*.jpg --json
   dltrain predict model.bin white-on-black.png --invert no`,
 		Args: cobra.MinimumNArgs(2),
@@ -57,17 +65,20 @@ probabilities per image.
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.StringVar(&opts.Device, "device", "cpu", "cpu, cuda, or auto")
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
+	addModelDatasetFlags(cmd, &opts.Dataset, &opts.AllowMismatch)
 	return cmd
 }
 
 type guess struct {
 	Digit       int     `json:"digit"`
+	Class       string  `json:"class"`
 	Probability float64 `json:"probability"`
 }
 
 type prediction struct {
 	File     string  `json:"file"`
 	Digit    int     `json:"digit"`
+	Class    string  `json:"class"`
 	Inverted bool    `json:"inverted"`
 	Top3     []guess `json:"top3"`
 }
@@ -83,6 +94,10 @@ func predictRun(opts *PredictOptions) error {
 		return usageErr("--invert: %v", err)
 	}
 	ck, err := loadModel(opts.Model, opts.KeyFile)
+	if err != nil {
+		return err
+	}
+	ds, err := modelDataset(opts.IO, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
 	if err != nil {
 		return err
 	}
@@ -117,9 +132,9 @@ func predictRun(opts *PredictOptions) error {
 			order[d] = d
 		}
 		sort.SliceStable(order, func(a, b int) bool { return probs[order[a]] > probs[order[b]] })
-		p := prediction{File: path, Digit: order[0], Inverted: inverted[i]}
+		p := prediction{File: path, Digit: order[0], Class: ds.Classes[order[0]], Inverted: inverted[i]}
 		for _, d := range order[:3] {
-			p.Top3 = append(p.Top3, guess{Digit: d, Probability: probs[d]})
+			p.Top3 = append(p.Top3, guess{Digit: d, Class: ds.Classes[d], Probability: probs[d]})
 		}
 		preds = append(preds, p)
 	}
@@ -134,9 +149,11 @@ func predictRun(opts *PredictOptions) error {
 		if p.Inverted {
 			inv = "  (inverted)"
 		}
-		fmt.Fprintf(out, "%s: %d   top 3: %d %.1f%%, %d %.1f%%, %d %.1f%%%s\n", p.File, p.Digit,
-			p.Top3[0].Digit, 100*p.Top3[0].Probability, p.Top3[1].Digit, 100*p.Top3[1].Probability,
-			p.Top3[2].Digit, 100*p.Top3[2].Probability, inv)
+		// A digit set prints "7", a set with named classes "7 Sneaker" for the answer and the name
+		// alone in the top 3.
+		fmt.Fprintf(out, "%s: %s   top 3: %s %.1f%%, %s %.1f%%, %s %.1f%%%s\n", p.File, className(ds, p.Digit),
+			p.Top3[0].Class, 100*p.Top3[0].Probability, p.Top3[1].Class, 100*p.Top3[1].Probability,
+			p.Top3[2].Class, 100*p.Top3[2].Probability, inv)
 	}
 	return nil
 }

@@ -23,8 +23,9 @@ type IO struct {
 // Factory holds what every command needs from outside: its IO, and the data loader (tests inject the
 // committed MNIST subset).
 type Factory struct {
-	IO       *IO
-	LoadData func(dir string) (train, test *mnist.Set, err error)
+	IO *IO
+	// LoadData reads data set ds from dir (--data; "" means the set's default places).
+	LoadData func(ds mnist.Dataset, dir string) (train, test *mnist.Set, err error)
 }
 
 // NewFactory is the production Factory: the process's stdio and the real data loader.
@@ -74,15 +75,18 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "dltrain",
 		Short: "Train MLPs on MNIST, on the CPU or an NVIDIA GPU",
-		Long: `dltrain trains multi-layer perceptrons on MNIST and evaluates and exports them.
+		Long: `dltrain trains multi-layer perceptrons on MNIST (or Fashion-MNIST, or your own IDX files: see
+--dataset) and evaluates, inspects, draws and exports them.
 
 The data is read from --data DIR, else $DLTRAIN_DATA, else ./data; run 'make data' to fetch the
 official files through the Go module proxy. Nothing is downloaded at run time.`,
 		Example: `  make data                       # once: the official MNIST files into ./data
-  dltrain train --epochs 10
-  dltrain eval model.bin
+  dltrain train --epochs 10 --metrics run.jsonl
+  dltrain eval model.bin --confusion-png cm.png
+  dltrain plot run.jsonl -o curves.png
+  dltrain inspect model.bin
   dltrain export model.bin -o model.onnx
-  dltrain predict model.bin my-digit.png`,
+  dltrain data sample -n 10 -o digits/ && dltrain predict model.bin digits/*.png`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -93,6 +97,7 @@ official files through the Go module proxy. Nothing is downloaded at run time.`,
 		return &exitErr{code: exitUsage, err: err, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
 	})
 	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdPredict(f, nil), NewCmdAttack(f, nil), NewCmdKeygen(f), NewCmdVersion(io))
+	root.AddCommand(NewCmdPlot(f, nil), NewCmdInspect(f, nil), NewCmdData(f))
 	return root
 }
 

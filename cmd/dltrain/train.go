@@ -23,7 +23,7 @@ import (
 type TrainOptions struct {
 	IO *IO
 	// LoadData reads the training and test sets; tests inject a small subset.
-	LoadData func(dir string) (train, test *mnist.Set, err error)
+	LoadData func(ds mnist.Dataset, dir string) (train, test *mnist.Set, err error)
 	Context  context.Context
 	// Signals delivers SIGINT/SIGTERM; nil means the process's own (signal.Notify).
 	Signals <-chan os.Signal
@@ -40,9 +40,11 @@ type TrainOptions struct {
 	Activation      string
 	Loss            string
 	Seed            uint64
+	Dataset         string
 	Data            string
 	Out             string
 	Device          string
+	Precision       string
 	Metrics         string
 	Quiet           bool
 	Resume          string
@@ -63,9 +65,15 @@ func NewCmdTrain(f *Factory, runF func(*TrainOptions) error) *cobra.Command {
 	opts := &TrainOptions{IO: f.IO, LoadData: f.LoadData}
 	cmd := &cobra.Command{
 		Use:   "train",
-		Short: "Train an MLP on MNIST and save it",
+		Short: "Train an MLP on MNIST (or Fashion-MNIST, or your own IDX files) and save it",
 		Long: `Train an MLP on MNIST, evaluate it on the test set after every epoch, and save the
 weights and optimizer state to a safetensors checkpoint.
+
+--dataset fashion-mnist trains on Fashion-MNIST (found in --data, else $DLTRAIN_DATA/fashion-mnist
+or ./data/fashion-mnist, else /usr/share/datasets/fashion-mnist); --dataset idx on any four IDX files
+of 28x28 images with labels 0..9 in --data, under the official MNIST file names. MNIST and
+Fashion-MNIST files are checked against the SHA-256 of their content. The checkpoint records the
+data set, and eval, predict and export use it from there.
 
 The defaults are the classic setup: 784-128-10, ReLU, cross-entropy, SGD lr 0.01, momentum 0.9,
 batch 100, inputs normalized to (x-0.5)/0.5, PyTorch's initialization.
@@ -114,6 +122,9 @@ val_accuracy with --val-split and robust_accuracy with --robust-eval.`,
 		Example: `  # the classic MNIST MLP, 10 epochs on the CPU
   dltrain train --epochs 10
 
+  # Fashion-MNIST (make data DATASET=fashion-mnist, or Debian's dataset-fashion-mnist)
+  dltrain train --dataset fashion-mnist -o fashion.bin
+
   # a deeper tanh net, with per-epoch metrics
   dltrain train --hidden 512,256 --activation tanh --epochs 5 --metrics run.jsonl
 
@@ -158,9 +169,11 @@ val_accuracy with --val-split and robust_accuracy with --robust-eval.`,
 	fl.StringVar(&opts.Activation, "activation", "relu", "hidden activation: relu, sigmoid or tanh")
 	fl.StringVar(&opts.Loss, "loss", "ce", "loss: ce (softmax cross-entropy) or mse (on one-hot targets)")
 	fl.Uint64Var(&opts.Seed, "seed", 1, "seed for initialization and shuffling")
-	fl.StringVar(&opts.Data, "data", "", "MNIST directory (default $DLTRAIN_DATA, else ./data)")
+	fl.StringVar(&opts.Dataset, "dataset", mnist.DefaultDataset, datasetHelp)
+	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
 	fl.StringVarP(&opts.Out, "out", "o", "model.bin", "checkpoint to write")
 	fl.StringVar(&opts.Device, "device", "auto", "cpu, cuda, or auto (the GPU when there is one)")
+	fl.StringVar(&opts.Precision, "precision", "fp32", precisionHelp)
 	fl.StringVar(&opts.Metrics, "metrics", "", "append per-epoch metrics as JSON lines to this file")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the final summary")
 	fl.StringVar(&opts.Resume, "resume", "", "continue training from this checkpoint")
@@ -240,6 +253,10 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 			return nil, hyper, usageErr("--%s cannot change on --resume: the checkpoint fixes the architecture and seed", name)
 		}
 	}
+	if set("dataset") && opts.Dataset != ck.DatasetName() {
+		return nil, hyper, usageErr("--dataset %s cannot change on --resume: %s was trained on %s", opts.Dataset, opts.Resume, ck.DatasetName())
+	}
+	opts.Dataset = ck.DatasetName()
 	h := ck.Hyper
 	h.Epochs = opts.Epochs
 	if set("lr") {
@@ -286,12 +303,18 @@ func trainRun(opts *TrainOptions) error {
 	if opts.CheckpointEvery < 0 || opts.Keep < 0 {
 		return usageErr("--checkpoint-every and --keep must be ≥ 0")
 	}
+	if _, err := lookupDataset(opts.Dataset); err != nil {
+		return err
+	}
 	key, err := loadKey(opts.KeyFile)
 	if err != nil {
 		return err
 	}
 	be, err := pickBackend(opts.Device, io, opts.Quiet)
 	if err != nil {
+		return err
+	}
+	if err := applyPrecision(be, opts.Precision, opts.Device, io, opts.Quiet); err != nil {
 		return err
 	}
 	m, hyper, err := opts.setup(key)
@@ -306,10 +329,15 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	train, test, err := opts.LoadData(opts.Data)
+	ds, err := lookupDataset(opts.Dataset) // the checkpoint's own with --resume
 	if err != nil {
 		return err
 	}
+	train, test, err := opts.LoadData(ds, opts.Data)
+	if err != nil {
+		return err
+	}
+	opts.record.Dataset, opts.record.Version = ds.Name, buildVersion()
 	if hyper.ValSplit >= train.N {
 		return usageErr("--val-split %d: the training set has only %d images", hyper.ValSplit, train.N)
 	}
@@ -345,8 +373,8 @@ func trainRun(opts *TrainOptions) error {
 				from += " (output layer reset)"
 			}
 		}
-		fmt.Fprintf(io.Err, "training %s %s/%s on %s: %s, %d test images, batch %d, %s%s\n",
-			m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name(), images, test.N, hyper.BatchSize, describe(hyper), from)
+		fmt.Fprintf(io.Err, "training %s %s/%s on %s: %s, %s, %d test images, batch %d, %s%s\n",
+			m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name(), ds.Title, images, test.N, hyper.BatchSize, describe(hyper), from)
 	}
 
 	ctx, cancel := context.WithCancel(orBackground(opts.Context))

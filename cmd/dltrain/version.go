@@ -17,6 +17,20 @@ import (
 // revision Go recorded, if any.
 var version = "dev"
 
+// buildVersion is this binary's version: the stamped one, else "dev" with the VCS revision Go
+// recorded, if any. Checkpoints record it (dltrain_version) and inspect shows it.
+func buildVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v = "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return v
+}
+
 // NewCmdVersion builds 'dltrain version'.
 func NewCmdVersion(io *IO) *cobra.Command {
 	return &cobra.Command{
@@ -25,14 +39,7 @@ func NewCmdVersion(io *IO) *cobra.Command {
 		Example: "  dltrain version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v := version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-						v = "dev-" + s.Value[:12]
-					}
-				}
-			}
+			v := buildVersion()
 			kern := "pure Go"
 			if cpu.HasAVX2 {
 				kern = "AVX2+FMA"

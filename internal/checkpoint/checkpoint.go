@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -35,7 +36,9 @@ import (
 // nn.Linear attributes fc1…fcL, and the optimizer's state for each: fcN.weight.momentum /
 // fcN.bias.momentum, SGD's momentum buffers, or fcN.weight.exp_avg, fcN.weight.exp_avg_sq, … Adam's
 // moments under PyTorch's names. The header's __metadata__ holds the keys below (and those of
-// optim.go); tensors_sha256 is the SHA-256 of the whole data section and is checked on load.
+// optim.go); tensors_sha256 is the SHA-256 of the whole data section and is checked on load. Two
+// keys are optional and written only when they say something: dataset (absent means MNIST) and
+// dltrain_version (absent means not recorded).
 
 // Format and FormatVersion identify dltrain checkpoints.
 const (
@@ -53,6 +56,29 @@ type Meta struct {
 	// they were taken from (--init-from), if any; both for the record only.
 	Init     model.Init
 	InitFrom string
+	// Dataset names the data set the model was trained on ("mnist", "fashion-mnist", "idx"; see
+	// mnist.Lookup). "" means DefaultDataset. It is written as the metadata key "dataset" only when it
+	// is not the default, so MNIST checkpoints are byte for byte what they were before data sets, and
+	// a file without the key reads as DefaultDataset.
+	Dataset string
+	// Version is the dltrain version that wrote the file (key "dltrain_version"); "" when unknown.
+	// It is written only when not empty: the library leaves it empty, the CLI sets it.
+	Version string
+	// Keys is every __metadata__ key and value as Decode read them, also those this build does not
+	// interpret (for 'dltrain inspect'); nil for a checkpoint made in memory. Encode ignores it.
+	Keys map[string]string
+}
+
+// DefaultDataset is the data set of a checkpoint whose metadata names none: every checkpoint written
+// before data sets existed was trained on MNIST.
+const DefaultDataset = "mnist"
+
+// DatasetName is the data set c was trained on: c.Dataset, or DefaultDataset when that is empty.
+func (m Meta) DatasetName() string {
+	if m.Dataset == "" {
+		return DefaultDataset
+	}
+	return m.Dataset
 }
 
 // Checkpoint is a model.Model with the training settings it was saved with.
@@ -117,6 +143,18 @@ func Encode(c Checkpoint) ([]byte, error) {
 		"test_accuracy":  strconv.FormatFloat(c.TestAccuracy, 'g', -1, 64),
 	}
 	meta["format_version"] = putTraining(meta, c)
+	if ds := c.DatasetName(); ds != DefaultDataset {
+		if err := checkName("dataset", ds); err != nil {
+			return nil, fmt.Errorf("checkpoint: %v", err)
+		}
+		meta["dataset"] = ds
+	}
+	if c.Version != "" {
+		if err := checkName("dltrain_version", c.Version); err != nil {
+			return nil, fmt.Errorf("checkpoint: %v", err)
+		}
+		meta["dltrain_version"] = c.Version
+	}
 	// The data section does not depend on the metadata, so hash it from a first pass.
 	first, err := safetensors.Serialize(views, meta)
 	if err != nil {
@@ -380,7 +418,42 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 		}
 	}
 	c.Model, c.Hyper, c.TestAccuracy = m, h, floats[2]
+	c.Keys = maps.Clone(md)
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{{"dataset", &c.Dataset}, {"dltrain_version", &c.Version}} {
+		v, ok := md[k.key]
+		if !ok {
+			continue
+		}
+		if err := checkName(k.key, v); err != nil {
+			return Checkpoint{}, fmt.Errorf("metadata: %v", err)
+		}
+		*k.dst = v
+	}
+	if c.Dataset == DefaultDataset {
+		c.Dataset = ""
+	}
 	return c, nil
+}
+
+// maxName bounds the length of a name-like metadata value (a data set's name, a version).
+const maxName = 64
+
+// checkName accepts a short name-like metadata value: 1..maxName characters from [A-Za-z0-9._+-].
+// What it means (a data set this build knows, say) is for the caller to judge; this only keeps
+// control characters, spaces and long strings out of messages.
+func checkName(key, v string) error {
+	if v == "" || len(v) > maxName {
+		return fmt.Errorf("bad %s %q: want 1..%d characters", key, v, maxName)
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '+' || r == '-') {
+			return fmt.Errorf("bad %s %q: want letters, digits and . _ + -", key, v)
+		}
+	}
+	return nil
 }
 
 // tensorSpec is one tensor of a checkpoint: its name, its shape, and the n floats at off in the

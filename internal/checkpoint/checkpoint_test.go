@@ -106,3 +106,129 @@ func TestCheckpointRejectsNaN(t *testing.T) {
 		t.Fatalf("Decode(NaN weight) = %v, want NaN error", err)
 	}
 }
+
+// TestCheckpointDataset: the data set is recorded when it is not MNIST, and an MNIST checkpoint is
+// byte for byte what it was before data sets (no dataset key), whether Dataset is "" or "mnist".
+func TestCheckpointDataset(t *testing.T) {
+	c := checkpointOf(t)
+	plain, err := checkpoint.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c2 := range []struct {
+		dataset, version string
+		same             bool   // same bytes as plain
+		want             string // DatasetName after Decode
+	}{
+		{"", "", true, "mnist"},
+		{"mnist", "", true, "mnist"},
+		{"fashion-mnist", "", false, "fashion-mnist"},
+		{"idx", "v1.2.3-dirty", false, "idx"},
+	} {
+		c.Dataset, c.Version = c2.dataset, c2.version
+		b, err := checkpoint.Encode(c)
+		if err != nil {
+			t.Fatalf("Encode(dataset %q) = %v", c2.dataset, err)
+		}
+		if same := string(b) == string(plain); same != c2.same {
+			t.Errorf("Encode(dataset %q, version %q) same bytes as the default = %v, want %v", c2.dataset, c2.version, same, c2.same)
+		}
+		got, err := checkpoint.Decode(b)
+		if err != nil || got.DatasetName() != c2.want || got.Version != c2.version {
+			t.Errorf("Decode(Encode(dataset %q, version %q)) = %q %q, %v; want %q %q", c2.dataset, c2.version, got.DatasetName(), got.Version, err, c2.want, c2.version)
+			continue
+		}
+		if _, ok := got.Keys["dataset"]; ok == c2.same {
+			t.Errorf("Encode(dataset %q) has a dataset key: %v, want %v", c2.dataset, ok, !c2.same)
+		}
+		if got.Keys["arch"] != "784-8-4-10" {
+			t.Errorf("Decode(...).Keys[arch] = %q, want 784-8-4-10", got.Keys["arch"])
+		}
+	}
+	for _, bad := range []string{"fashion mnist", "a\nb", strings.Repeat("x", 65)} {
+		c.Dataset = bad
+		if _, err := checkpoint.Encode(c); err == nil || !strings.Contains(err.Error(), "bad dataset") {
+			t.Errorf("Encode(dataset %q) = %v, want a bad dataset error", bad, err)
+		}
+	}
+}
+
+// TestCheckpointDatasetRead: a dataset key written by hand (another writer, a newer dltrain) is read
+// as it is when it is name-like, and refused otherwise, naming the key.
+func TestCheckpointDatasetRead(t *testing.T) {
+	c := checkpointOf(t)
+	for _, c2 := range []struct{ value, want string }{
+		{"mnist", ""},
+		{"cifar-10", ""},
+		{"", `metadata: bad dataset ""`},
+		{"../../etc", `metadata: bad dataset "../../etc"`},
+	} {
+		b := withMeta(t, c, "dataset", c2.value)
+		got, err := checkpoint.Decode(b)
+		switch {
+		case c2.want == "" && (err != nil || got.DatasetName() != c2.value):
+			t.Errorf("Decode(dataset %q) = %q, %v; want %q, nil", c2.value, got.DatasetName(), err, c2.value)
+		case c2.want != "" && (err == nil || !strings.Contains(err.Error(), c2.want)):
+			t.Errorf("Decode(dataset %q) = %v, want %q", c2.value, err, c2.want)
+		}
+	}
+}
+
+// withMeta re-encodes c's safetensors bytes with one metadata key set to value, keeping the
+// tensors (and so their hash) as they are.
+func withMeta(t *testing.T, c checkpoint.Checkpoint, key, value string) []byte {
+	t.Helper()
+	b, err := checkpoint.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := safetensors.Deserialize(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, md, err := safetensors.ReadMetadata(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := md.Metadata()
+	meta[key] = value
+	views := map[string]safetensors.TensorView{}
+	for _, n := range st.Names() {
+		tv, _ := st.Tensor(n)
+		views[n] = tv
+	}
+	out, err := safetensors.Serialize(views, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestReadEnvelope(t *testing.T) {
+	key := make([]byte, checkpoint.KeySize)
+	env, err := checkpoint.Encrypt(key, []byte("plain bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := checkpoint.ReadEnvelope(env[:checkpoint.EnvelopeHeaderLen], int64(len(env)))
+	if err != nil || e.Version != 1 || e.AlgorithmName() != "AES-256-GCM" || len(e.Nonce) != 12 || e.Size != int64(len("plain bytes")+16) {
+		t.Fatalf("ReadEnvelope = %+v, %v; want version 1, AES-256-GCM, a 12-byte nonce, %d bytes", e, err, len("plain bytes")+16)
+	}
+	env[9] = 7
+	if e, err := checkpoint.ReadEnvelope(env, int64(len(env))); err != nil || e.AlgorithmName() != "unknown algorithm 7" {
+		t.Errorf("ReadEnvelope(algorithm 7) = %q, %v; want unknown algorithm 7", e.AlgorithmName(), err)
+	}
+	for _, c := range []struct {
+		head []byte
+		size int64
+		want string
+	}{
+		{[]byte("DLTRAINE\x01"), 9, "truncated"},
+		{env[:checkpoint.EnvelopeHeaderLen], checkpoint.EnvelopeHeaderLen + 3, "truncated"},
+		{[]byte("{\"a\":1}"), 7, "not an encrypted"},
+	} {
+		if _, err := checkpoint.ReadEnvelope(c.head, c.size); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ReadEnvelope(%q, %d) = %v, want %q", c.head, c.size, err, c.want)
+		}
+	}
+}

@@ -131,3 +131,38 @@ func NewKey() ([]byte, error) {
 	}
 	return []byte(hex.EncodeToString(k) + "\n"), nil
 }
+
+// Envelope is what an encrypted file's header says. It is readable without the key, and it is
+// authenticated only when the file is decrypted: until then it is a claim.
+type Envelope struct {
+	Version   int    // envelope version (this build writes and reads 1)
+	Algorithm int    // 1: AES-256-GCM
+	Nonce     []byte // the 96-bit GCM nonce
+	// Size is the ciphertext's length, GCM tag included; the plaintext is 16 bytes shorter.
+	Size int64
+}
+
+// AlgorithmName names e.Algorithm: "AES-256-GCM", or "unknown algorithm N".
+func (e Envelope) AlgorithmName() string {
+	if e.Algorithm == envAESGCM {
+		return "AES-256-GCM"
+	}
+	return fmt.Sprintf("unknown algorithm %d", e.Algorithm)
+}
+
+// EnvelopeHeaderLen is how many bytes of a file ReadEnvelope needs.
+const EnvelopeHeaderLen = envHeaderLen
+
+// ReadEnvelope parses the header of an encrypted file of size bytes, of which head holds the first
+// EnvelopeHeaderLen (or all, if fewer). It checks the magic and the length and reports the version and
+// algorithm as they are, known or not, so that a newer file can be described.
+func ReadEnvelope(head []byte, size int64) (Envelope, error) {
+	if !IsEncrypted(head) {
+		return Envelope{}, errors.New("not an encrypted dltrain file")
+	}
+	if len(head) < envHeaderLen || size < envHeaderLen+16 {
+		return Envelope{}, fmt.Errorf("encrypted file truncated (%d bytes)", size)
+	}
+	return Envelope{Version: int(head[8]), Algorithm: int(head[9]),
+		Nonce: append([]byte(nil), head[10:envHeaderLen]...), Size: size - envHeaderLen}, nil
+}

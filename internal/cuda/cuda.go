@@ -1,8 +1,8 @@
 //go:build cuda
 
 // Package cuda is dltrain's GPU backend: ops.Backend on an NVIDIA GPU through gorgonia.org/cu (the
-// CUDA driver API) and gorgonia.org/cu/blas (cuBLAS), with the hand-written PTX kernels of
-// internal/kernels. It mirrors internal/cpu op for op.
+// CUDA driver API: contexts, memory, modules, launches), cuBLAS through a thin cgo layer of its own
+// (blas.go), and the hand-written PTX kernels of internal/kernels. It mirrors internal/cpu op for op.
 //
 // Threading: a CUDA context is current on one OS thread. New locks the calling goroutine to its
 // thread and makes the context current there, so the Backend must be used from the goroutine that
@@ -10,10 +10,15 @@
 //
 // Errors: ops do not return errors (the interface is shared with the CPU). The first failed launch
 // or cuBLAS call is kept and returned by the next Sync, Download or Upload, and later ops are skipped.
+// A failed graph recording clears it, so training can go on with plain launches.
+//
+// Indices: the kernels index with 32-bit integers, so Alloc refuses a tensor of 2^31 floats or more;
+// every kernel's work is bounded by the length of a tensor it writes, so no index can wrap.
 //
 // Files: this one is the backend's life cycle (context, modules, cuBLAS), memory and data; launch.go
 // holds the ops, each with its launcher, in the order of the CPU backend's methods
-// (internal/cpu/backend.go); graph.go is the cgo for what gorgonia.org/cu lacks.
+// (internal/cpu/backend.go); blas.go and graph.go are the cgo for cuBLAS and for what gorgonia.org/cu
+// lacks (stream capture, graphs); precision.go is the fp32/tf32 setting, shared with the stub.
 package cuda
 
 // #include <cuda.h>
@@ -28,7 +33,6 @@ import (
 	"unsafe"
 
 	"gorgonia.org/cu"
-	cublas "gorgonia.org/cu/blas"
 
 	"github.com/dltrain/dltrain/internal/kernels"
 	"github.com/dltrain/dltrain/internal/mnist"
@@ -63,7 +67,7 @@ func (d *data) Labels() []uint8 { return d.host.Labels }
 type Backend struct {
 	dev    cu.Device
 	ctx    cu.CUContext
-	blas   *cublas.Standard
+	blas   *blasHandle
 	fns    map[string]cu.Function
 	mods   []cu.Module
 	allocs []cu.DevicePtr
@@ -78,10 +82,25 @@ type Backend struct {
 
 	// Launch arguments: argp[i] points at argv[i], set once, so a launch allocates nothing on the Go
 	// heap (gorgonia/cu's Launch still mallocs and frees two small C buffers per call).
-	argv [8]uint64
-	argp [8]unsafe.Pointer
+	argv [16]uint64
+	argp [16]unsafe.Pointer
 
-	devName string // for reports
+	devName   string // for reports
+	precision Precision
+	closed    bool
+
+	// The fused step (fuse.go): ops queued while fuse is on, emitted (fused where they match a
+	// pattern) at the next point that needs them; the fused kernels' scratch.
+	fuse                          bool
+	emitting                      bool
+	queue                         []qop
+	fcPart, headPart              Tensor
+	scratchNeed                   []scratchNeed
+	fusedFcIn, fusedHead, fusedDW int // fused launches so far, for tests and reports
+
+	// skipKernels makes launch do nothing, so that a step runs its cuBLAS GEMMs alone, on its own
+	// buffers: the report's measure of what the GEMMs cost inside the step (report_test.go).
+	skipKernels bool
 }
 
 var _ ops.Backend = (*Backend)(nil)
@@ -105,7 +124,12 @@ func Available() error {
 // a cuBLAS handle, and loads every PTX module.
 func New() (ops.Backend, error) { return Open(0) }
 
-// Open is New for a given device ordinal.
+// moduleSource returns a module's PTX; tests replace it to make Open fail after the context exists.
+var moduleSource = kernels.Source
+
+// Open is New for a given device ordinal. When it fails after the context was created, it releases
+// everything it made (modules, cuBLAS handle, stream, allocations, context) and unlocks the thread, so
+// a caller that falls back to the CPU keeps nothing alive on the GPU.
 func Open(ordinal int) (*Backend, error) {
 	if err := Available(); err != nil {
 		return nil, err
@@ -124,41 +148,51 @@ func Open(ordinal int) (*Backend, error) {
 		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("cuda: creating a context on device %d: %v", ordinal, err)
 	}
-	b := &Backend{dev: dev, ctx: ctx, fns: map[string]cu.Function{}}
+	b := &Backend{dev: dev, ctx: ctx, fns: map[string]cu.Function{}, fuse: fusionFromEnv()}
+	if err := b.open(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// open makes everything of the backend but its context: cuBLAS, the stream, the modules.
+func (b *Backend) open() error {
 	for i := range b.argp {
 		b.argp[i] = unsafe.Pointer(&b.argv[i])
 	}
-	b.devName, _ = dev.Name()
-	if b.blas, err = newBLAS(); err != nil {
-		return nil, err
+	b.devName, _ = b.dev.Name()
+	var err error
+	if b.blas, err = newBLASHandle(); err != nil {
+		return err
 	}
 	if b.stream, err = cu.MakeStream(0); err != nil {
-		return nil, fmt.Errorf("cuda: creating a stream: %v", err)
+		return fmt.Errorf("cuda: creating a stream: %v", err)
 	}
 	if err := b.useStream(); err != nil {
-		return nil, err
+		return err
 	}
 	loaded := map[string]cu.Module{}
 	for _, e := range kernels.All {
 		mod, ok := loaded[e.Module]
 		if !ok {
-			src, err := kernels.Source(e.Module)
+			src, err := moduleSource(e.Module)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if mod, err = loadModule(e.Module, src); err != nil {
-				return nil, err
+				return err
 			}
 			loaded[e.Module] = mod
 			b.mods = append(b.mods, mod)
 		}
 		fn, err := mod.Function(e.Name)
 		if err != nil {
-			return nil, fmt.Errorf("cuda: %s.ptx has no entry %s: %v", e.Module, e.Name, err)
+			return fmt.Errorf("cuda: %s.ptx has no entry %s: %v", e.Module, e.Name, err)
 		}
 		b.fns[e.Name] = fn
 	}
-	return b, nil
+	return nil
 }
 
 // loadModule loads one PTX module; the driver JIT-compiles it for this card. When the driver refuses
@@ -176,15 +210,19 @@ func loadModule(name, src string) (cu.Module, error) {
 	return mod, nil
 }
 
-// newBLAS creates the cuBLAS handle; cu/blas panics when cublasCreate fails.
-func newBLAS() (h *cublas.Standard, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cuda: creating the cuBLAS handle: %v", r)
-		}
-	}()
-	return cublas.New(), nil
+// SetPrecision sets the math mode of the cuBLAS GEMMs: FP32 (CUBLAS_DEFAULT_MATH) or TF32
+// (CUBLAS_TF32_TENSOR_OP_MATH). Set it before training: a recorded graph keeps the kernels cuBLAS
+// chose when the step was recorded.
+func (b *Backend) SetPrecision(p Precision) error {
+	if err := b.blas.setTF32(p == TF32); err != nil {
+		return err
+	}
+	b.precision = p
+	return nil
 }
+
+// Precision is the math mode of the cuBLAS GEMMs.
+func (b *Backend) Precision() Precision { return b.precision }
 
 // Bind makes the backend's context current on the calling goroutine's OS thread, locking the
 // goroutine to it. Needed only when another goroutine than the creator uses the backend (tests do).
@@ -225,10 +263,19 @@ func dev(t ops.Tensor) Tensor {
 	return t.(Tensor)
 }
 
+// maxFloats bounds a tensor's length: the kernels index elements with 32-bit integers, and each
+// kernel's work (rows times columns, a layer's parameters) is the length of a tensor it reads or
+// writes, so refusing longer tensors here keeps every index below 2^31. It refuses, for example, a
+// batch of 65,536 rows of a 65,536-wide layer (2^32 floats, which the configuration allows).
+const maxFloats = 1<<31 - 1
+
 // Alloc returns n zeroed floats of device memory.
 func (b *Backend) Alloc(n int) (ops.Tensor, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("cuda: alloc of %d floats", n)
+	}
+	if n > maxFloats {
+		return nil, fmt.Errorf("cuda: a tensor of %d floats: the GPU kernels index with 32 bits, so at most %d (use a smaller batch or narrower layers)", n, maxFloats)
 	}
 	if n == 0 {
 		return Tensor{}, nil
@@ -255,6 +302,7 @@ func (b *Backend) View(t ops.Tensor, off, n int) ops.Tensor {
 
 // Upload copies src to dst.
 func (b *Backend) Upload(dst ops.Tensor, src []float32) error {
+	b.flush()
 	d := dev(dst)
 	if d.n != len(src) {
 		return fmt.Errorf("cuda: upload of %d floats into %d", len(src), d.n)
@@ -273,6 +321,7 @@ func (b *Backend) Upload(dst ops.Tensor, src []float32) error {
 
 // Download copies src to dst, after all queued work.
 func (b *Backend) Download(dst []float32, src ops.Tensor) error {
+	b.flush()
 	s := dev(src)
 	if s.n != len(dst) {
 		return fmt.Errorf("cuda: download of %d floats into %d", s.n, len(dst))
@@ -291,6 +340,7 @@ func (b *Backend) Download(dst []float32, src ops.Tensor) error {
 
 // Zero clears t.
 func (b *Backend) Zero(t ops.Tensor) {
+	b.flush()
 	d := dev(t)
 	if d.n > 0 && b.err == nil {
 		b.fail(cu.MemsetD32(d.ptr, 0, int64(d.n)))
@@ -300,6 +350,7 @@ func (b *Backend) Zero(t ops.Tensor) {
 // Resident copies the set's pixels to the device as uint8 (47 MB for the training set) and sets the
 // natural order.
 func (b *Backend) Resident(s *mnist.Set) (ops.Data, error) {
+	b.flush()
 	d := &data{host: s, scr: make([]uint8, s.N)}
 	var err error
 	if d.pix, err = b.bytes(s.Images); err != nil {
@@ -337,6 +388,7 @@ func (b *Backend) bytes(v []uint8) (cu.DevicePtr, error) {
 // SetOrder uploads the order (checked by the caller, ops.CheckOrder) and the labels in that order: one
 // copy per epoch, none per step.
 func (b *Backend) SetOrder(md ops.Data, order []int32) error {
+	b.flush()
 	d := md.(*data)
 	for i, o := range order {
 		d.scr[i] = d.host.Labels[o]
@@ -355,6 +407,7 @@ func (b *Backend) SetOrder(md ops.Data, order []int32) error {
 
 // Sync waits for the GPU and returns the first error of any op since the last check.
 func (b *Backend) Sync() error {
+	b.flush()
 	if b.err != nil {
 		return b.err
 	}
@@ -364,17 +417,41 @@ func (b *Backend) Sync() error {
 	return nil
 }
 
-// Close frees every allocation and the context.
+// Close releases everything the backend made: the recorded graph, the cuBLAS handle, every
+// allocation, the modules, the stream and the context; then it unlocks the OS thread that New locked.
+// It returns the first errors joined, and does nothing when called again.
 func (b *Backend) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.queue = nil // nothing queued runs after Close
+	var errs []error
 	b.closeGraph()
+	if b.blas != nil {
+		errs = append(errs, b.blas.destroy())
+		b.blas = nil
+	}
 	for _, p := range b.allocs {
-		cu.MemFree(p)
+		if err := cu.MemFree(p); err != nil {
+			errs = append(errs, fmt.Errorf("cuda: freeing device memory: %v", err))
+		}
 	}
 	b.allocs = nil
 	for _, m := range b.mods {
-		m.Unload()
+		if err := m.Unload(); err != nil {
+			errs = append(errs, fmt.Errorf("cuda: unloading a module: %v", err))
+		}
 	}
-	err := b.ctx.Destroy()
+	b.mods = nil
+	if b.stream != (cu.Stream{}) {
+		if err := b.stream.Destroy(); err != nil {
+			errs = append(errs, fmt.Errorf("cuda: destroying the stream: %v", err))
+		}
+	}
+	if err := b.ctx.Destroy(); err != nil {
+		errs = append(errs, fmt.Errorf("cuda: destroying the context: %v", err))
+	}
 	runtime.UnlockOSThread()
-	return err
+	return errors.Join(errs...)
 }

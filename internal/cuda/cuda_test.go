@@ -70,9 +70,13 @@ func down(t testing.TB, b *Backend, d ops.Tensor) []float32 {
 }
 
 // TestConformance runs the op contract's conformance suite (internal/ops/opstest) on the GPU: every
-// op against the naive reference, as the CPU backend's tests do.
+// op against the naive reference, as the CPU backend's tests do; with fusion off and on (the suite
+// reads every result back, so fusion only queues and emits each op, which is what it checks here).
 func TestConformance(t *testing.T) {
-	opstest.Run(t, open(t), opstest.Default)
+	g := open(t)
+	for _, fuse := range []bool{false, true} {
+		withFusion(g, fuse, func() { opstest.Run(t, g, opstest.Default) })
+	}
 }
 
 // shapes are (rows, cols) pairs around the block edges and at the training shapes.
@@ -242,9 +246,16 @@ func columnSums64(dout []float32, rows, cols int) []float32 {
 // TestParity trains the same seeded model 20 steps on CPU and GPU: losses within 1e-4 relative and
 // weights within 1e-4 absolute. Then two GPU runs give identical bytes. The seed model, a deeper tanh
 // net with MSE (the hidden layers on cuBLAS, the output layer on the small-layer kernels and mse),
-// and a sigmoid net.
+// and a sigmoid net; each with fusion off and on (fused: fc_in for every first layer, head for the
+// two cross-entropy nets).
 func TestParity(t *testing.T) {
 	g := open(t)
+	for _, fuse := range []bool{false, true} {
+		withFusion(g, fuse, func() { parity(t, g) })
+	}
+}
+
+func parity(t *testing.T, g *Backend) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	train, test := opstest.RandomSet(rng, 2000), opstest.RandomSet(rng, 100)
 	for _, cfg := range []model.Config{
@@ -267,26 +278,40 @@ func TestParity(t *testing.T) {
 		}
 		mc, lc := run(&cpu.Backend{})
 		mg, lg := run(g)
+		arch := fmt.Sprintf("%s (fusion %v)", cfg.Arch(), g.Fusion())
 		if len(lc) != 20 || len(lg) != 20 {
-			t.Fatalf("%s: %d CPU and %d GPU progress reports, want 20", cfg.Arch(), len(lc), len(lg))
+			t.Fatalf("%s: %d CPU and %d GPU progress reports, want 20", arch, len(lc), len(lg))
 		}
 		for i := range lc {
 			if math.Abs(lc[i]-lg[i]) > 1e-4*math.Abs(lc[i]) {
-				t.Fatalf("%s: step %d: running loss CPU %v, GPU %v", cfg.Arch(), i+1, lc[i], lg[i])
+				t.Fatalf("%s: step %d: running loss CPU %v, GPU %v", arch, i+1, lc[i], lg[i])
 			}
 		}
-		opstest.Compare(t, fmt.Sprintf("%s: weights after 20 steps", cfg.Arch()), mg.Params, mc.Params, 1e-4, 0)
+		opstest.Compare(t, arch+": weights after 20 steps", mg.Params, mc.Params, 1e-4, 0)
 		mg2, _ := run(g)
 		if !bytes.Equal(checkpoint.F32Bytes(mg.Params), checkpoint.F32Bytes(mg2.Params)) {
-			t.Fatalf("%s: two GPU runs with the same seed differ", cfg.Arch())
+			t.Fatalf("%s: two GPU runs with the same seed differ", arch)
 		}
 	}
 }
 
 // TestGraphReplay: training with the step replayed as a CUDA graph gives the same bytes as plain
-// launches, and the graph path was really taken.
+// launches, and the graph path was really taken; with fusion off, and on (where the fused kernels
+// must have run in both).
 func TestGraphReplay(t *testing.T) {
 	g := open(t)
+	for _, fuse := range []bool{false, true} {
+		withFusion(g, fuse, func() {
+			fc, hd := g.fusedFcIn, g.fusedHead
+			graphReplay(t, g)
+			if fuse && (g.fusedFcIn == fc || g.fusedHead == hd) {
+				t.Fatalf("fusion on: fc_in ran %d times and head %d times", g.fusedFcIn-fc, g.fusedHead-hd)
+			}
+		})
+	}
+}
+
+func graphReplay(t *testing.T, g *Backend) {
 	rng := rand.New(rand.NewPCG(11, 11))
 	train, test := opstest.RandomSet(rng, 2050), opstest.RandomSet(rng, 100) // 20 full batches and a partial one
 	run := func(noGraphs bool) []byte {
@@ -302,7 +327,7 @@ func TestGraphReplay(t *testing.T) {
 		return checkpoint.F32Bytes(append(m.Params, m.Velocity...))
 	}
 	if !bytes.Equal(run(true), run(false)) {
-		t.Fatal("graph replay and plain launches give different weights")
+		t.Fatalf("graph replay and plain launches give different weights (fusion %v)", g.Fusion())
 	}
 }
 

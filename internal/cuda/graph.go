@@ -2,13 +2,12 @@
 
 package cuda
 
-// This file is the small cgo layer for what gorgonia.org/cu lacks: a cuBLAS stream (cublasSetStream)
-// and CUDA graphs (stream capture, instantiation, launch). Everything else goes through cu.
+// This file is the small cgo layer for CUDA graphs, which gorgonia.org/cu lacks: stream capture,
+// instantiation, launch. cuBLAS has its own (blas.go); everything else goes through cu.
 
 /*
-#cgo LDFLAGS: -lcuda -lcublas
+#cgo LDFLAGS: -lcuda
 #include <cuda.h>
-#include <cublas_v2.h>
 
 static CUresult dl_capture_begin(CUstream s) { return cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL); }
 static CUresult dl_capture_end(CUstream s, CUgraph *g) { return cuStreamEndCapture(s, g); }
@@ -16,8 +15,6 @@ static CUresult dl_instantiate(CUgraphExec *e, CUgraph g) { return cuGraphInstan
 static CUresult dl_graph_launch(CUgraphExec e, CUstream s) { return cuGraphLaunch(e, s); }
 static CUresult dl_graph_destroy(CUgraph g) { return cuGraphDestroy(g); }
 static CUresult dl_exec_destroy(CUgraphExec e) { return cuGraphExecDestroy(e); }
-static int dl_cublas_set_stream(void *h, CUstream s) { return (int)cublasSetStream((cublasHandle_t)h, (cudaStream_t)s); }
-static int dl_cublas_set_workspace(void *h, CUdeviceptr p, size_t n) { return (int)cublasSetWorkspace((cublasHandle_t)h, (void *)p, n); }
 static const char *dl_error_name(CUresult r) { const char *s = 0; cuGetErrorName(r, &s); return s ? s : "unknown CUresult"; }
 */
 import "C"
@@ -50,28 +47,26 @@ func (b *Backend) cstream() C.CUstream { return C.CUstream(unsafe.Pointer(b.stre
 const cublasWorkspace = 32 << 20
 
 // useStream puts cuBLAS on the backend's stream, with a workspace of its own (setting the stream
-// resets it). cu/blas keeps its handle unexported as the first field of Standard; it is read here
-// through that layout.
+// resets it).
 func (b *Backend) useStream() error {
-	h := *(*unsafe.Pointer)(unsafe.Pointer(b.blas))
-	if st := C.dl_cublas_set_stream(h, b.cstream()); st != 0 {
-		return fmt.Errorf("cuda: cublasSetStream: status %d", int(st))
+	if err := b.blas.setStream(b.cstream()); err != nil {
+		return err
 	}
 	ws, err := cu.MemAlloc(cublasWorkspace)
 	if err != nil {
 		return fmt.Errorf("cuda: cuBLAS workspace: %v", err)
 	}
 	b.allocs = append(b.allocs, ws)
-	if st := C.dl_cublas_set_workspace(h, C.CUdeviceptr(ws), cublasWorkspace); st != 0 {
-		return fmt.Errorf("cuda: cublasSetWorkspace: status %d", int(st))
-	}
-	return nil
+	return b.blas.setWorkspace(uint64(ws), cublasWorkspace)
 }
 
 // Record captures step (one full-batch training step issued with start 0) and an advance of the
 // cursor into a CUDA graph, without running it. While capturing, Gather and the loss kernels read the
-// batch offset from the cursor.
+// batch offset from the cursor. With fusion on, the step's ops are emitted (fused) inside the capture;
+// if a fused kernel's scratch had to be allocated, the capture is dropped, the scratch allocated and
+// the step captured again.
 func (b *Backend) Record(step func(), batch int) error {
+	b.flush()
 	if b.err != nil {
 		return b.err
 	}
@@ -83,23 +78,42 @@ func (b *Backend) Record(step func(), batch int) error {
 		b.allocs = append(b.allocs, p)
 		b.cursor = p
 	}
-	if err := cuErr("cuStreamBeginCapture", C.dl_capture_begin(b.cstream())); err != nil {
-		return err
-	}
-	b.capturing = true
-	step()
-	b.launch(kernels.Advance, 1, uint64(b.cursor), uint64(batch))
-	b.capturing = false
 	var g C.CUgraph
-	endErr := cuErr("cuStreamEndCapture", C.dl_capture_end(b.cstream(), &g))
-	if b.err != nil || endErr != nil {
-		// A failed capture leaves nothing behind; clear the error so training can go on plainly.
-		err := errors.Join(b.err, endErr)
-		b.err = nil
-		if g != nil {
-			C.dl_graph_destroy(g)
+	for attempt := 0; ; attempt++ {
+		if err := cuErr("cuStreamBeginCapture", C.dl_capture_begin(b.cstream())); err != nil {
+			return err
 		}
-		return err
+		b.capturing = true
+		step()
+		if b.fuse {
+			b.enqueue(qop{kind: qAdvance, cursor: uint64(b.cursor), cursorTarget: uint64(b.cursor), N: batch})
+			b.flush()
+		} else {
+			b.launch(kernels.Advance, 1, uint64(b.cursor), uint64(batch))
+		}
+		b.capturing = false
+		g = nil
+		endErr := cuErr("cuStreamEndCapture", C.dl_capture_end(b.cstream(), &g))
+		if b.err != nil || endErr != nil {
+			// A failed capture leaves nothing behind; clear the error so training can go on plainly.
+			err := errors.Join(b.err, endErr)
+			b.err = nil
+			b.scratchNeed = nil
+			if g != nil {
+				C.dl_graph_destroy(g)
+			}
+			return err
+		}
+		again, err := b.scratchRetry()
+		if err != nil {
+			b.err = nil
+			C.dl_graph_destroy(g)
+			return err
+		}
+		if !again || attempt > 0 {
+			break
+		}
+		C.dl_graph_destroy(g)
 	}
 	defer C.dl_graph_destroy(g)
 	if b.exec != nil {
@@ -111,6 +125,7 @@ func (b *Backend) Record(step func(), batch int) error {
 
 // SetCursor sets the batch offset of the next replay.
 func (b *Backend) SetCursor(start int) error {
+	b.flush()
 	if b.err != nil {
 		return b.err
 	}
@@ -123,6 +138,7 @@ func (b *Backend) SetCursor(start int) error {
 
 // Replay launches the recorded step.
 func (b *Backend) Replay() error {
+	b.flush()
 	if b.err != nil {
 		return b.err
 	}

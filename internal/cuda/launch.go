@@ -10,9 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"unsafe"
 
-	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/cu"
 
 	"github.com/dltrain/dltrain/internal/kernels"
@@ -20,9 +18,19 @@ import (
 	"github.com/dltrain/dltrain/internal/ops"
 )
 
-// launch runs entry e over n work items with 64-bit arguments, checking the launch.
+// launch runs entry e over n work items with 64-bit arguments, checking the launch. Queued ops
+// (fuse.go) are emitted first, so a launch from outside the queue keeps its place in the stream.
 func (b *Backend) launch(e kernels.Entry, n int, args ...uint64) {
-	if b.err != nil {
+	b.flush()
+	if b.err != nil || b.skipKernels {
+		return
+	}
+	if len(args) != len(e.Params) { // a launcher out of step with its PTX (kernels.Entry.Params)
+		b.fail(fmt.Errorf("cuda: %s: %d arguments for %d parameters", e.Name, len(args), len(e.Params)))
+		return
+	}
+	if n > maxFloats { // Alloc refuses tensors this long, so no launch should see it
+		b.fail(fmt.Errorf("cuda: %s over %d items: the kernels index with 32 bits", e.Name, n))
 		return
 	}
 	grid := e.Grid(n)
@@ -51,6 +59,10 @@ func f32bits(f float32) uint64 { return uint64(math.Float32bits(f)) }
 // Gather launches gather_normalize.
 func (b *Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
 	d := md.(*data)
+	if b.queueing() {
+		b.enqueue(qop{kind: qGather, a: dev(x), data: d, start: start, B: B, cursor: b.cursorArg()})
+		return
+	}
 	b.launch(kernels.GatherNormalize, B*mnist.Pixels, ptr(x), uint64(d.pix), uint64(d.order), uint64(start), b.cursorArg(), uint64(B))
 }
 
@@ -68,31 +80,22 @@ func (b *Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
 //
 // Leading dimensions pass through unchanged.
 func (b *Backend) gemm(tA, tB bool, M, N, K int, a Tensor, lda int, bm Tensor, ldb int, c Tensor, ldc int) {
+	b.flush()
 	if b.err != nil || M == 0 || N == 0 {
 		return
 	}
-	opA, opB := blas.NoTrans, blas.NoTrans
-	if tA {
-		opA = blas.Trans
+	if err := b.blas.sgemm(tB, tA, N, M, K, uint64(bm.ptr), ldb, uint64(a.ptr), lda, uint64(c.ptr), ldc); err != nil {
+		b.fail(fmt.Errorf("cuda: SGEMM %d×%d×%d: %v", M, N, K, err))
 	}
-	if tB {
-		opB = blas.Trans
-	}
-	b.blas.Sgemm(opB, opA, N, M, K, 1, devSlice(bm), ldb, devSlice(a), lda, 0, devSlice(c), ldc)
-	if err := b.blas.Err(); err != nil {
-		b.fail(fmt.Errorf("cuda: cublasSgemm(%d×%d×%d): %v", M, N, K, err))
-	}
-}
-
-// devSlice dresses a device pointer as a []float32 for gorgonia/cu/blas, which passes &s[0] to
-// cuBLAS as the device address and never reads the memory from Go.
-func devSlice(t Tensor) []float32 {
-	return unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(nil), uintptr(t.ptr))), max(t.n, 1))
 }
 
 // MatmulForward: out = act(inp · weightᵀ + bias): one SGEMM, then bias_act; for a small layer
 // (small(B, C, OC)) one linear_small launch does all three.
 func (b *Backend) MatmulForward(out, inp, weight, bias ops.Tensor, act ops.Activation, B, C, OC int) {
+	if b.queueing() {
+		b.enqueue(qop{kind: qForward, a: dev(out), b: dev(inp), c: dev(weight), d: dev(bias), act: act, B: B, C: C, OC: OC})
+		return
+	}
 	if small(B, C, OC) {
 		b.launch(kernels.LinearSmall, B*OC, ptr(out), ptr(inp), ptr(weight), ptr(bias), uint64(B), uint64(C), uint64(OC), uint64(act))
 		return
@@ -106,6 +109,10 @@ func (b *Backend) MatmulForward(out, inp, weight, bias ops.Tensor, act ops.Activ
 // grad_sums launch gives dweight and dbias together. Otherwise the two GEMMs go to cuBLAS and
 // grad_sums (cols = 0) sums the bias gradient.
 func (b *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight ops.Tensor, B, C, OC int) {
+	if b.queueing() {
+		b.enqueue(qop{kind: qBackward, a: dev(dinp), b: dev(dweight), c: dev(dbias), d: dev(dout), e: dev(inp), f: dev(weight), B: B, C: C, OC: OC})
+		return
+	}
 	if small(B, C, OC) {
 		if dinp != nil {
 			b.launch(kernels.InputGrad, B*C, ptr(dinp), ptr(dout), ptr(weight), uint64(B), uint64(C), uint64(OC))
@@ -128,6 +135,10 @@ func small(B, C, OC int) bool { return OC <= 16 && B*C <= 1<<16 }
 
 // ActivationBackward launches act_backward.
 func (b *Backend) ActivationBackward(dinp, dout, out ops.Tensor, act ops.Activation, N int) {
+	if b.queueing() {
+		b.enqueue(qop{kind: qActBackward, a: dev(dinp), b: dev(dout), c: dev(out), act: act, N: N})
+		return
+	}
 	b.launch(kernels.ActBackward, N, ptr(dinp), ptr(dout), ptr(out), uint64(N), uint64(act))
 }
 
@@ -135,8 +146,12 @@ func (b *Backend) ActivationBackward(dinp, dout, out ops.Tensor, act ops.Activat
 // takes at most maxClasses classes.
 func (b *Backend) CrossEntropy(dlogits, stats, logits ops.Tensor, md ops.Data, start, B, K int) {
 	d := md.(*data)
-	if K > maxClasses {
-		b.fail(fmt.Errorf("cuda: softmax_ce handles at most %d classes, not %d", maxClasses, K))
+	if b.queueing() {
+		b.enqueue(qop{kind: qCrossEntropy, a: dev(dlogits), b: dev(stats), c: dev(logits), data: d, start: start, B: B, N: K, cursor: b.cursorArg()})
+		return
+	}
+	if K < 1 || K > maxClasses {
+		b.fail(fmt.Errorf("cuda: softmax_ce handles 1 to %d classes, not %d", maxClasses, K))
 		return
 	}
 	b.launch(kernels.SoftmaxCE, B, ptr(dlogits), ptr(stats), ptr(logits), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
@@ -148,6 +163,14 @@ const maxClasses = 16
 // MSE launches mse.
 func (b *Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int) {
 	d := md.(*data)
+	if b.queueing() {
+		b.enqueue(qop{kind: qMSE, a: dev(dout), b: dev(stats), c: dev(out), data: d, start: start, B: B, N: K, cursor: b.cursorArg()})
+		return
+	}
+	if K < 1 {
+		b.fail(fmt.Errorf("cuda: mse of %d classes", K))
+		return
+	}
 	b.launch(kernels.MSE, B, ptr(dout), ptr(stats), ptr(out), uint64(d.labels), uint64(start), b.cursorArg(), uint64(B), uint64(K))
 }
 
@@ -155,7 +178,9 @@ func (b *Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int)
 // travels in the call itself, so nothing waits for the GPU and no host buffer must outlive the call,
 // and the write is ordered between the ops (or graph replays) queued before and after it. Issued while
 // a step is being recorded it would become part of the graph with its value frozen, so it fails then.
+// Queued ops (fuse.go) are emitted first: the memset does not go through launch.
 func (b *Backend) SetScalars(dst ops.Tensor, vals []float32) {
+	b.flush()
 	if b.err != nil {
 		return
 	}
@@ -176,9 +201,14 @@ func (b *Backend) SetScalars(dst ops.Tensor, vals []float32) {
 	}
 }
 
-// SGD launches sgd over N parameters; lr, μ and λ are read from hyper on the device.
+// SGD launches sgd over N parameters; lr, μ and λ are read from hyper on the device. With fusion on
+// it is queued, so that a recorded step's cursor advance can ride on it (fuse.go).
 func (b *Backend) SGD(params, velocity, grads, hyper ops.Tensor, nesterov bool, N int) {
-	b.launch(kernels.SGD, N, ptr(params), ptr(velocity), ptr(grads), ptr(hyper), uint64(N), flag(nesterov))
+	if b.queueing() {
+		b.enqueue(qop{kind: qSGD, a: dev(params), b: dev(velocity), c: dev(grads), d: dev(hyper), nesterov: nesterov, N: N})
+		return
+	}
+	b.launch(kernels.SGD, N, ptr(params), ptr(velocity), ptr(grads), ptr(hyper), uint64(N), flag(nesterov), 0, 0)
 }
 
 // Adam launches adam over N parameters; its scalars are read from hyper on the device.

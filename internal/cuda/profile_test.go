@@ -47,6 +47,11 @@ func TestGPUProfile(t *testing.T) {
 	v2 := up(t, g, make([]float32, np))
 	hy := up(t, g, opstest.Hyper(0.001, 0.9, 0, 0.9, 0.999, 1e-8, 1))
 	stats := up(t, g, []float32{0, 0})
+	dd := d.(*data)
+	S := (784 + fcInKC - 1) / fcInKC
+	fcPart := up(t, g, opstest.Randn(rng, S*B*H))
+	nblk, P := kernels.HeadCE.Grid(B), 10*H+10+H+2
+	headPart := up(t, g, opstest.Randn(rng, nblk*P))
 
 	// inGraph returns µs per call of op, replayed inside a graph.
 	inGraph := func(op func()) (float64, error) {
@@ -126,6 +131,25 @@ func TestGPUProfile(t *testing.T) {
 		{"grad_sums db1 (bias only) 100×128", func() { g.launch(kernels.GradSums, H, 0, ptr(db1), ptr(dh), 0, B, 0, H) }},
 		{"sgd 101770", func() { g.SGD(p, v, gr, hy, false, np) }},
 		{"adam 101770, not in the seed step", func() { g.Adam(p, v, v2, gr, hy, false, np) }},
+		// The fused step's kernels (DLTRAIN_CUDA_FUSE=1, fuse.go).
+		{"fc_in 100×128×784, 7 chunks (fused step: with fc_reduce replaces gather, sgemm fwd, bias_act)", func() {
+			g.launch(kernels.FcIn, S*4*4, ptr(fcPart), ptr(x), uint64(dd.pix), uint64(dd.order), 0, 0, ptr(w1), B, 784, H, fcInKC)
+		}},
+		{"fc_reduce 100×128 + bias + relu (fused step)", func() {
+			g.launch(kernels.FcReduce, B*H, ptr(h), ptr(fcPart), ptr(b1), B, H, uint64(S), uint64(ops.ReLU))
+		}},
+		{"head_ce 100×10×128 (fused step: with head_reduce replaces linear_small, softmax_ce, grad_sums ×2, input_grad, act_backward)", func() {
+			g.launch(kernels.HeadCE, B, ptr(headPart), ptr(z), ptr(dz), ptr(dh), ptr(h), ptr(w2), ptr(b2), uint64(dd.labels), 0, 0, B, H, 10, uint64(ops.ReLU))
+		}},
+		{"head_reduce 10×128 + 10 + 128 + 2 over 13 row blocks (fused step)", func() {
+			g.launch(kernels.HeadReduce, P, ptr(dw2), ptr(db2), ptr(db1), ptr(stats), ptr(headPart), uint64(nblk), H, 10)
+		}},
+		{"fc_dw dW1 128×784 over 100 (fused step: replaces sgemm dW1)", func() {
+			g.launch(kernels.FcDW, 4*25, ptr(dw1), ptr(dh), ptr(x), B, 784, H)
+		}},
+		{"sgd 101770 + cursor advance (fused step: replaces sgd and advance)", func() {
+			g.launch(kernels.SGD, np, ptr(p), ptr(v), ptr(gr), ptr(hy), uint64(np), 0, uint64(g.cursor), 0) // by 0: the cursor (made by the first Record above) stays
+		}},
 		// Experiments: the small-layer kernels at the first layer's shapes, where cuBLAS is used.
 		{"linear_small 100×128×784 + relu, not in the step (experiment)", func() {
 			g.launch(kernels.LinearSmall, B*H, ptr(h), ptr(x), ptr(w1), ptr(b1), B, 784, H, uint64(ops.ReLU))
@@ -146,7 +170,7 @@ func TestGPUProfile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", o.name, err)
 		}
-		if !strings.Contains(o.name, "not in the step") {
+		if !strings.Contains(o.name, "not in the step") && !strings.Contains(o.name, "fused step") {
 			sumG, sumP = sumG+tg, sumP+tp
 		}
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f |\n", o.name, tg, tp)
@@ -175,15 +199,23 @@ func TestGPUProfile(t *testing.T) {
 		net.Backward(B)
 		net.Update()
 	}
-	tg, err := inGraph(step)
-	if err != nil {
-		t.Fatal(err)
+	for _, fuse := range []bool{false, true} {
+		name := "whole step (model.Net), unfused"
+		if fuse {
+			name = "whole step (model.Net), fused (fc_in, fc_reduce, head_ce, head_reduce, fc_dw, sgd)"
+		}
+		withFusion(g, fuse, func() {
+			tg, err := inGraph(step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp, err := plainly(step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "| %s | %.2f | %.2f |\n", name, tg, tp)
+		})
 	}
-	tp, err := plainly(step)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(&b, "| whole step (model.Net) | %.2f | %.2f |\n", tg, tp)
 	largeBatchProfile(t, g, &b)
 	fmt.Print(b.String())
 	out := strings.TrimSuffix(path, ".md") + "-profile.md"

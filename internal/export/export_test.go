@@ -3,7 +3,10 @@ package export_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/advancedclimatesystems/gonnx"
@@ -197,6 +200,53 @@ func TestSafetensorsExport(t *testing.T) {
 		bi, _ := st.Tensor(checkpoint.TensorName(l, true))
 		if !bytes.Equal(w.Data(), checkpoint.F32Bytes(ck.Weight(l))) || !bytes.Equal(bi.Data(), checkpoint.F32Bytes(ck.Bias(l))) {
 			t.Fatalf("layer %d bytes differ from the checkpoint", l+1)
+		}
+	}
+}
+
+// TestExportClasses: both formats name the data set and its ten classes in their metadata, index i
+// naming output i, and refuse a data set this build does not know.
+func TestExportClasses(t *testing.T) {
+	ck, _ := trained(t, model.NewConfig([]int{8}, ops.ReLU, model.CrossEntropy))
+	for _, c := range []struct {
+		dataset, wantName string
+		want              []string
+	}{
+		{"", "mnist", []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
+		{"fashion-mnist", "fashion-mnist", []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}},
+	} {
+		ck.Dataset = c.dataset
+		b, err := export.ONNX(ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp, err := gonnx.ModelProtoFromBytes(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onnxMeta := map[string]string{}
+		for _, e := range mp.MetadataProps {
+			onnxMeta[e.Key] = e.Value
+		}
+		b, err = export.Safetensors(ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, md, err := safetensors.ReadMetadata(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for format, meta := range map[string]map[string]string{"onnx": onnxMeta, "safetensors": md.Metadata()} {
+			var got []string
+			if err := json.Unmarshal([]byte(meta["classes"]), &got); err != nil || !slices.Equal(got, c.want) || meta["dataset"] != c.wantName {
+				t.Errorf("%s export of a %q model: dataset %q, classes %q (%v); want %q, %q", format, c.dataset, meta["dataset"], meta["classes"], err, c.wantName, c.want)
+			}
+		}
+	}
+	ck.Dataset = "cifar-10"
+	for format, f := range map[string]func(checkpoint.Checkpoint) ([]byte, error){"onnx": export.ONNX, "safetensors": export.Safetensors} {
+		if _, err := f(ck); err == nil || !strings.Contains(err.Error(), `unknown data set "cifar-10"`) {
+			t.Errorf("%s export of a cifar-10 model = %v, want an unknown data set error", format, err)
 		}
 	}
 }

@@ -76,6 +76,10 @@ func ONNX(c checkpoint.Checkpoint) ([]byte, error) {
 	}
 	node("Softmax", "softmax", []string{"logits"}, "probabilities", intAttr("axis", 1))
 
+	ds, classes, err := classNames(c)
+	if err != nil {
+		return nil, err
+	}
 	acc := "unknown"
 	if c.TestAccuracy >= 0 {
 		acc = strconv.FormatFloat(c.TestAccuracy, 'f', 4, 64)
@@ -91,17 +95,19 @@ func ONNX(c checkpoint.Checkpoint) ([]byte, error) {
 		"seed":          strconv.FormatUint(m.Seed, 10),
 		"test_accuracy": acc,
 		"normalization": "(x - 0.5) / 0.5 inside the graph; feed pixels in 0..1",
+		"dataset":       ds.Name,
+		"classes":       classes,
 	}
 	mp := &onnx.ModelProto{
 		IrVersion:       IRVersion,
 		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: OpsetVersion}},
 		ProducerName:    "dltrain",
 		ProducerVersion: checkpoint.Format + "/" + checkpoint.FormatVersion,
-		DocString: fmt.Sprintf("dltrain MLP %s, %s hidden activation, trained with %s loss for %d epochs (SGD lr %s, momentum %s, batch %d, seed %d); test accuracy %s. Input: (N, 1, 28, 28) pixels in 0..1; outputs: logits and softmax probabilities (N, 10).",
-			cfg.Arch(), cfg.Activation, cfg.Loss, m.Epoch, meta["lr"], meta["momentum"], c.Hyper.BatchSize, m.Seed, acc),
+		DocString: fmt.Sprintf("dltrain MLP %s, %s hidden activation, trained on %s with %s loss for %d epochs (SGD lr %s, momentum %s, batch %d, seed %d); test accuracy %s. Input: (N, 1, 28, 28) pixels in 0..1; outputs: logits and softmax probabilities (N, 10) of the classes in metadata_props' classes.",
+			cfg.Arch(), cfg.Activation, ds.Title, cfg.Loss, m.Epoch, meta["lr"], meta["momentum"], c.Hyper.BatchSize, m.Seed, acc),
 		Graph: g,
 	}
-	for _, k := range []string{"arch", "activation", "loss", "epochs", "batch_size", "lr", "momentum", "seed", "test_accuracy", "normalization"} {
+	for _, k := range []string{"arch", "activation", "loss", "epochs", "batch_size", "lr", "momentum", "seed", "test_accuracy", "normalization", "dataset", "classes"} {
 		mp.MetadataProps = append(mp.MetadataProps, &onnx.StringStringEntryProto{Key: k, Value: meta[k]})
 	}
 	b, err := proto.Marshal(mp)

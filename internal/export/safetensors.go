@@ -1,21 +1,43 @@
 // Package export writes a trained model in formats other tools read: safetensors named as PyTorch
-// names the layers, and ONNX (opset 13) with the normalization inside the graph.
+// names the layers, and ONNX (opset 13) with the normalization inside the graph. Both carry the data
+// set and its class names in their metadata.
 package export
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 
 	"github.com/nlpodyssey/safetensors"
 
 	"github.com/dltrain/dltrain/internal/checkpoint"
+	"github.com/dltrain/dltrain/internal/mnist"
 )
+
+// classNames returns the data set c was trained on and its ten class names as a JSON array (the
+// metadata value "classes": ["0", "1", …] for MNIST, ["T-shirt/top", "Trouser", …] for
+// Fashion-MNIST), index i naming output i.
+func classNames(c checkpoint.Checkpoint) (mnist.Dataset, string, error) {
+	ds, err := mnist.Lookup(c.DatasetName())
+	if err != nil {
+		return mnist.Dataset{}, "", fmt.Errorf("export: %w", err)
+	}
+	b, err := json.Marshal(ds.Classes)
+	if err != nil {
+		return mnist.Dataset{}, "", fmt.Errorf("export: %w", err)
+	}
+	return ds, string(b), nil
+}
 
 // Safetensors encodes the weights alone, named and shaped as PyTorch names the layers of an
 // nn.Module with attributes fc1…fcL: fcN.weight (OC, C) and fcN.bias (OC), float32. The seed's Net
 // loads the result with load_state_dict(safetensors.torch.load_file(path)).
 func Safetensors(c checkpoint.Checkpoint) ([]byte, error) {
 	m := c.Model
+	ds, classes, err := classNames(c)
+	if err != nil {
+		return nil, err
+	}
 	views := map[string]safetensors.TensorView{}
 	for l := range m.Config.Layers() {
 		in, out := m.Config.Sizes[l], m.Config.Sizes[l+1]
@@ -39,6 +61,8 @@ func Safetensors(c checkpoint.Checkpoint) ([]byte, error) {
 		"normalization": "(x/255 - 0.5) / 0.5",
 		"epoch":         strconv.Itoa(m.Epoch),
 		"test_accuracy": strconv.FormatFloat(c.TestAccuracy, 'g', -1, 64),
+		"dataset":       ds.Name,
+		"classes":       classes,
 	}
 	return safetensors.Serialize(views, meta)
 }

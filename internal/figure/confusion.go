@@ -28,7 +28,7 @@ const (
 type ConfusionOptions struct {
 	// Title is drawn above the matrix; "" gives "accuracy A % on N images", computed from the counts.
 	Title string
-	// Width and Height are the picture's size in pixels; 0 sizes it to the class count (560×600 for 10
+	// Width and Height are the picture's size in pixels; 0 sizes it to the class count (630×670 for 10
 	// classes).
 	Width, Height int
 }

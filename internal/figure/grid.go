@@ -68,8 +68,9 @@ type GridOptions struct {
 
 // Grid writes a PNG of tiles in rows of cols (0 picks a near-square grid), each with its caption
 // under it; tiles of different sizes are centred in cells of the largest size. Non-finite values are
-// drawn magenta. The picture's size follows from the tiles, Zoom and the captions; one over 4096
-// pixels a side or MaxPixels in all is refused (lower Zoom, MaxTiles or cols).
+// drawn magenta. The picture's size follows from the tiles, Zoom and the captions, and is widened (up
+// to 4096 pixels) for a title wider than the tiles, which then stay centred; one over 4096 pixels a
+// side or MaxPixels in all is refused (lower Zoom, MaxTiles or cols).
 func Grid(w io.Writer, tiles []Tile, cols int, opt GridOptions) (err error) {
 	defer guard("grid", &err)
 	if len(tiles) == 0 {
@@ -143,7 +144,12 @@ func Grid(w io.Writer, tiles []Tile, cols int, opt GridOptions) (err error) {
 	if title != "" {
 		titleH = int(math.Ceil(titleStyle.Height(title).Dots(dpi))) + 8
 	}
-	width := 2*margin + cols*cellW + (cols-1)*gutter
+	gridW := cols*cellW + (cols-1)*gutter
+	width := 2*margin + gridW
+	if title != "" { // a title wider than the tiles widens the picture; the tiles stay centred under it
+		width = max(width, min(4096, 2*margin+int(math.Ceil(titleStyle.Width(title).Dots(dpi)))))
+	}
+	left := (width - gridW) / 2
 	height := 2*margin + titleH + rows*cellH + (rows-1)*gutter
 	if cols > 4096 || rows > 4096 || checkSize("grid", width, height, 1) != nil {
 		return fmt.Errorf("figure: grid: %d tiles in %d columns at zoom %d make %dx%d pixels, over 4096 a side or %d in all; lower Zoom, MaxTiles or cols",
@@ -159,7 +165,7 @@ func Grid(w io.Writer, tiles []Tile, cols int, opt GridOptions) (err error) {
 	for i, t := range tiles {
 		r, c := i/cols, i%cols
 		// The cell's top-left corner in pixels from the top-left of the picture.
-		x0 := margin + c*(cellW+gutter)
+		x0 := left + c*(cellW+gutter)
 		y0 := margin + titleH + r*(cellH+gutter)
 		ix := x0 + (cellW-t.W*zoom)/2
 		iy := y0 + (maxH-t.H)*zoom/2

@@ -325,3 +325,34 @@ func TestGridMixed(t *testing.T) {
 		t.Errorf("adversarial row: %d pixels wide, want 2·10 + 3·8 + 4 cells wider than 84", w)
 	}
 }
+
+// TestGridWideTitle: a title wider than the tiles widens the picture to fit it, and the tiles stay
+// centred under it.
+func TestGridWideTitle(t *testing.T) {
+	grey := make([]float32, 28*28)
+	for i := range grey {
+		grey[i] = 0.5
+	}
+	tiles := []Tile{{Pix: grey, H: 28, W: 28}, {Pix: grey, H: 28, W: 28}}
+	title := "the first 2 of 335 misclassified test images (a title far wider than two tiles)"
+	img := gridPNG(t, "two tiles under a wide title", tiles, 2, GridOptions{Title: title})
+	st := textStyle(12, color.Black, 0, 0)
+	wantW := 2*10 + int(math.Ceil(st.Width(title).Dots(dpi)))
+	if w := img.Bounds().Dx(); w != wantW {
+		t.Fatalf("two tiles under a wide title: %d pixels wide, want %d (the title's width and margins)", w, wantW)
+	}
+	gridW := 2*84 + 8
+	x0 := (wantW - gridW) / 2
+	y0 := 10 + int(math.Ceil(st.Height(title).Dots(dpi))) + 8
+	for k := range 2 {
+		x := x0 + k*(84+8)
+		for _, p := range [][2]int{{x, y0}, {x + 83, y0 + 83}} {
+			if r, g, b, _ := img.At(p[0], p[1]).RGBA(); r>>8 != 128 || g>>8 != 128 || b>>8 != 128 {
+				t.Errorf("tile %d corner (%d, %d) = %d,%d,%d, want grey 128: the tiles are not centred", k, p[0], p[1], r>>8, g>>8, b>>8)
+			}
+		}
+		if r, _, _, _ := img.At(x-1, y0+40).RGBA(); r>>8 == 128 {
+			t.Errorf("tile %d: grey left of its frame: the tiles are not where they should be", k)
+		}
+	}
+}

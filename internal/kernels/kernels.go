@@ -72,14 +72,41 @@ var (
 		Block: 256, Twin: ref.Gemm}
 	// SGD and Adam read their scalars from the hyper tensor (ops.Hyper*), so a replayed step sees
 	// each step's learning rate and bias corrections.
-	SGD = Entry{Module: "sgd", Name: "sgd", Params: []string{"params", "velocity", "grads", "hyper", "n", "nesterov"},
+	// SGD can also advance the batch cursor at its end (cursor, by; 0, 0 for none): the fused step
+	// folds a recorded step's last node into the update.
+	SGD = Entry{Module: "sgd", Name: "sgd", Params: []string{"params", "velocity", "grads", "hyper", "n", "nesterov", "cursor", "by"},
 		Block: 256, MaxGrid: 1024, Twin: ref.SGD[float32]}
 	Adam = Entry{Module: "adam", Name: "adam", Params: []string{"params", "exp_avg", "exp_avg_sq", "grads", "hyper", "n", "decoupled"},
 		Block: 256, MaxGrid: 1024, Twin: ref.Adam[float32]}
+
+	// The fused step (internal/cuda, fuse.go): each of these does the work of several ops at once, so
+	// its twin is the main one of them and the tests compose the rest (ref.Gather, ref.CrossEntropy,
+	// ref.MatmulBackward, ref.ActivationBackward, ref.ColumnSums).
+
+	// FcIn gathers a batch and computes the first layer's split-K partial products; one work item is
+	// one (chunk, 32x32 output tile), so the launcher passes the number of blocks as n.
+	FcIn = Entry{Module: "fc_in", Name: "fc_in", Params: []string{"part", "x", "pix", "order", "start", "cursor", "weight", "rows", "cols", "oc", "kc"},
+		Block: 256, Per: 1, Twin: ref.MatmulForward[float32]}
+	// FcReduce adds FcIn's partial products, the bias and the activation.
+	FcReduce = Entry{Module: "fc_in", Name: "fc_reduce", Params: []string{"out", "part", "bias", "rows", "oc", "splits", "act"},
+		Block: 256, Twin: ref.MatmulForward[float32]}
+	// FcDW is the first layer's weight gradient, dweight = doutᵀ·inp (the second product of
+	// MatmulBackward), for a small batch; one work item is one 32x32 output tile.
+	FcDW = Entry{Module: "fc_in", Name: "fc_dw", Params: []string{"dweight", "dout", "inp", "rows", "cols", "oc"},
+		Block: 256, Per: 1, Twin: ref.MatmulBackward[float32]}
+	// HeadCE is the output layer's forward, softmax cross-entropy and backward and the hidden layer's
+	// activation gradient, for blocks of 8 rows.
+	HeadCE = Entry{Module: "head", Name: "head_ce", Params: []string{"part", "z", "dz", "dh", "h", "weight", "bias", "labels", "start", "cursor", "rows", "cols", "oc", "act"},
+		Block: 256, Per: 8, Twin: ref.CrossEntropy[float32]}
+	// HeadReduce adds HeadCE's row blocks' partial sums: dweight, dbias, the previous layer's dbias
+	// and the loss stats.
+	HeadReduce = Entry{Module: "head", Name: "head_reduce", Params: []string{"dweight", "dbias", "dbprev", "stats", "part", "nblk", "cols", "oc"},
+		Block: 256, Twin: ref.MatmulBackward[float32]}
 )
 
 // All lists every entry.
-var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, LinearSmall, InputGrad, SGD, Adam}
+var All = []Entry{GatherNormalize, Advance, BiasAct, ActBackward, SoftmaxCE, MSE, GradSums, LinearSmall, InputGrad, SGD, Adam, Augment,
+	FcIn, FcReduce, FcDW, HeadCE, HeadReduce}
 
 // Grid returns the number of blocks for n work items: ceil(n / Per) (Per defaults to Block), or 1 for
 // single-block kernels, at most MaxGrid when that is set; 0 when there is no work.

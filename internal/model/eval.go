@@ -23,6 +23,21 @@ func Evaluate(be ops.Backend, m *Model, s *mnist.Set) (Eval, error) {
 	return net.Evaluate(d)
 }
 
+// Classify is Evaluate that also returns each image's predicted class (s.N), from the same pass: the
+// Eval is the one Evaluate returns.
+func Classify(be ops.Backend, m *Model, s *mnist.Set) (Eval, []uint8, error) {
+	net, d, err := inferenceNet(be, m, s)
+	if err != nil {
+		return Eval{}, nil, err
+	}
+	pred := make([]uint8, s.N)
+	ev, err := net.evaluate(d, pred)
+	if err != nil {
+		return Eval{}, nil, err
+	}
+	return ev, pred, nil
+}
+
 // inferenceNet places m on be with batches of up to evalBatch rows, and s beside it.
 func inferenceNet(be ops.Backend, m *Model, s *mnist.Set) (*Net, ops.Data, error) {
 	net, err := NewNet(be, m.Config, min(evalBatch, max(s.N, 1)))
@@ -41,7 +56,10 @@ func inferenceNet(be ops.Backend, m *Model, s *mnist.Set) (*Net, ops.Data, error
 
 // Evaluate runs the net over all of d in its natural order, in batches of up to MaxB. The training loop
 // and the eval command share this code, so they report the same numbers for the same weights.
-func (n *Net) Evaluate(d ops.Data) (Eval, error) {
+func (n *Net) Evaluate(d ops.Data) (Eval, error) { return n.evaluate(d, nil) }
+
+// evaluate is Evaluate, also storing each sample's predicted class in pred (N) unless pred is nil.
+func (n *Net) evaluate(d ops.Data, pred []uint8) (Eval, error) {
 	N := d.N()
 	ev := Eval{N: N}
 	order := make([]int32, N)
@@ -64,16 +82,19 @@ func (n *Net) Evaluate(d ops.Data) (Eval, error) {
 		}
 		for b := range B {
 			row := logits[b*ops.Classes:][:ops.Classes]
-			pred := 0
+			p := 0
 			for j, v := range row {
-				if v > row[pred] {
-					pred = j
+				if v > row[p] {
+					p = j
 				}
 			}
 			y := labels[start+b]
-			ev.Confusion[y][pred]++
-			if pred == int(y) {
+			ev.Confusion[y][p]++
+			if p == int(y) {
 				correct++
+			}
+			if pred != nil {
+				pred[start+b] = uint8(p)
 			}
 		}
 	}

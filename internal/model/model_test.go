@@ -326,3 +326,46 @@ func TestGoldenCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestClassify: Classify's Eval is Evaluate's, its predictions rebuild the confusion matrix, and each
+// one is the argmax of Predict's logits for that image (an independent batching of the same net).
+func TestClassify(t *testing.T) {
+	m, _ := trainSubset(t, model.NewConfig([]int{32}, ops.ReLU, model.CrossEntropy), 1, 3)
+	_, test := subset(t)
+	be := &cpu.Backend{}
+	ev, err := model.Evaluate(be, m, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev2, pred, err := model.Classify(be, m, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev2 != ev {
+		t.Fatalf("Classify's Eval = %+v, Evaluate's %+v", ev2, ev)
+	}
+	if len(pred) != test.N {
+		t.Fatalf("Classify returned %d predictions, want %d", len(pred), test.N)
+	}
+	logits, err := model.Predict(be, m, test.Images, test.N)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm [ops.Classes][ops.Classes]int
+	for i, p := range pred {
+		cm[test.Labels[i]][p]++
+		row := logits[i*ops.Classes:][:ops.Classes]
+		top := 0
+		for j, v := range row {
+			if v > row[top] {
+				top = j
+			}
+		}
+		if int(p) != top {
+			t.Fatalf("Classify(image %d) = %d, argmax of Predict's logits %d", i, p, top)
+		}
+	}
+	if cm != ev.Confusion {
+		t.Fatalf("confusion rebuilt from Classify's predictions = %v, Evaluate's %v", cm, ev.Confusion)
+	}
+}

@@ -74,7 +74,8 @@ func ActivationBackward[F Float](dinp, dout, out []F, act ops.Activation, N int)
 		}
 	case ops.Tanh:
 		for i, y := range out {
-			dinp[i] = dout[i] * (1 - y*y)
+			// F(y*y) rounds the square before the subtraction (see "Rounding" in the package doc).
+			dinp[i] = dout[i] * (1 - F(y*y))
 		}
 	}
 }

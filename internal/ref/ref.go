@@ -8,6 +8,16 @@
 // Letters used in shapes: B batch rows, C input features, OC output features, K classes, N elements.
 // Each layer's forward sits next to its backward. Every op overwrites its outputs; only the loss ops
 // add into their stats.
+//
+// Rounding. Go lets a compiler fuse x*y + z into one fused multiply-add, which rounds once instead of
+// twice, and gc does so on arm64 (Grace Hopper's CPU), ppc64, s390x, riscv64, and on amd64 built with
+// GOAMD64=v3 or later; on amd64 at the default GOAMD64=v1 it never fuses. An explicit conversion
+// rounds and so prevents fusion (the Go spec, "Floating-point operators"; checked in the arm64
+// assembly of the float32 instances). The ops whose results are claimed bit-identical to the GPU
+// kernels (the SGD update and the activation gradients, which sgd.ptx and act_backward.ptx compute
+// with one rounding per operation) write F(x*y) wherever a product meets a sum, so they give the
+// same bits on every architecture. The sums of products in the matmuls and losses are left as they
+// are: they are compared with tolerances, and a fused product there is only closer to the exact value.
 package ref
 
 import "github.com/dltrain/dltrain/internal/ops"
