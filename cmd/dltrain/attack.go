@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -241,19 +240,13 @@ func attackRun(opts *AttackOptions) error {
 	if opts.N > 0 {
 		test = &mnist.Set{Images: test.Images[:opts.N*mnist.Pixels], Labels: test.Labels[:opts.N], N: opts.N}
 	}
-	var reps []attack.Report
-	var secs []float64
-	for i, c := range cs {
-		o := attack.Options{}
-		if i == len(cs)-1 && opts.ExamplesPNG != "" {
-			o.Examples = opts.Examples
-		}
-		t0 := time.Now()
-		rep, err := model.Attack(be, ck.Model, test, c, o)
-		if err != nil {
-			return err
-		}
-		reps, secs = append(reps, rep), append(secs, time.Since(t0).Seconds())
+	o := attack.Options{}
+	if opts.ExamplesPNG != "" {
+		o.Examples = opts.Examples
+	}
+	reps, err := model.Attack(be, ck.Model, test, cs, o)
+	if err != nil {
+		return err
 	}
 	if opts.ExamplesPNG != "" {
 		if err := writeExamples(opts.ExamplesPNG, opts.Model, reps[len(reps)-1]); err != nil {
@@ -268,9 +261,9 @@ func attackRun(opts *AttackOptions) error {
 		if c0.Method == attack.PGD {
 			j.Steps = c0.Steps
 		}
-		for i, r := range reps {
+		for _, r := range reps {
 			j.Results = append(j.Results, attackResultJSON{Eps: r.Config.Eps, StepSize: r.Config.Alpha(), RobustAccuracy: r.Robust,
-				PerClassRobustAccuracy: r.PerClass, MeanLinf: r.MeanLinf, MeanL2: r.MeanL2, Seconds: secs[i]})
+				PerClassRobustAccuracy: r.PerClass, MeanLinf: r.MeanLinf, MeanL2: r.MeanL2, Seconds: r.Seconds})
 		}
 		b, _ := json.Marshal(j)
 		fmt.Fprintln(out, string(b))
@@ -280,8 +273,8 @@ func attackRun(opts *AttackOptions) error {
 	fmt.Fprintf(out, "attack  %s\n", describeAttack(c0, opts.Set != nil && opts.Set("step-size")))
 	fmt.Fprintf(out, "clean   %.2f%% (%d/%d)\n\n", 100*reps[0].Clean, int(reps[0].Clean*float64(test.N)+0.5), test.N)
 	fmt.Fprintln(out, "      eps    robust   mean L∞   mean L2     time")
-	for i, r := range reps {
-		fmt.Fprintf(out, "%9g  %7.2f%%  %8.4f  %8.4f  %6.1fs\n", r.Config.Eps, 100*r.Robust, r.MeanLinf, r.MeanL2, secs[i])
+	for _, r := range reps {
+		fmt.Fprintf(out, "%9g  %7.2f%%  %8.4f  %8.4f  %6.1fs\n", r.Config.Eps, 100*r.Robust, r.MeanLinf, r.MeanL2, r.Seconds)
 	}
 	fmt.Fprintln(out, "\nrobust accuracy per class (%)")
 	var hdr strings.Builder

@@ -6,6 +6,7 @@ package attack
 import (
 	"fmt"
 	"math"
+	"time"
 )
 
 // Example is one attacked image, for pictures: its index in the data set, true label, the
@@ -35,6 +36,8 @@ type Report struct {
 	// Examples are up to Options.Examples attacked images: those the attack fooled first, in data set
 	// order, then the others.
 	Examples []Example
+	// Seconds is how long Evaluate took.
+	Seconds float64
 }
 
 // Options are Evaluate's optional settings.
@@ -51,6 +54,7 @@ type Options struct {
 // with c, in batches of opt.Batch, and reports the clean and robust accuracies and the size of the
 // perturbations. The pixels are p/255 in float32, as torchvision's ToTensor gives them.
 func Evaluate(t Target, c Config, pix, labels []uint8, opt Options) (Report, error) {
+	t0 := time.Now()
 	N := len(labels)
 	rep := Report{Config: c, N: N}
 	if len(pix) != N*P {
@@ -130,5 +134,6 @@ func Evaluate(t Target, c Config, pix, labels []uint8, opt Options) (Report, err
 		}
 	}
 	rep.Examples = append(fooled, kept...)[:min(opt.Examples, len(fooled)+len(kept))]
+	rep.Seconds = time.Since(t0).Seconds()
 	return rep, nil
 }

@@ -118,14 +118,23 @@ func (t Target) Logits(logits, x []float32, B int) error {
 
 var _ attack.Target = Target{}
 
-// Attack runs the attack c on m against every image of s, in batches of up to 1000, with backend be,
-// and reports its clean and robust accuracy (attack.Evaluate).
-func Attack(be ops.Backend, m *Model, s *mnist.Set, c attack.Config, opt attack.Options) (attack.Report, error) {
+// Attack runs each attack of cs on m against every image of s, in batches of up to 1000, with
+// backend be, and reports the clean and robust accuracies (attack.Evaluate), one report per attack.
+// The net and the data are placed on the backend once for all of them.
+func Attack(be ops.Backend, m *Model, s *mnist.Set, cs []attack.Config, opt attack.Options) ([]attack.Report, error) {
 	net, d, err := inferenceNet(be, m, s)
 	if err != nil {
-		return attack.Report{}, err
+		return nil, err
 	}
-	return net.Robust(d, s, c, opt)
+	var reps []attack.Report
+	for _, c := range cs {
+		rep, err := net.Robust(d, s, c, opt)
+		if err != nil {
+			return nil, err
+		}
+		reps = append(reps, rep)
+	}
+	return reps, nil
 }
 
 // Robust runs attack.Evaluate on the samples of s, resident as d, in their natural order, in batches
