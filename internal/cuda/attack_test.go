@@ -99,14 +99,19 @@ func TestAttackParity(t *testing.T) {
 	if err := tr.Run(context.Background(), train, test); err != nil {
 		t.Fatal(err)
 	}
+	cs := []attack.Config{
+		{Method: attack.FGSM, Eps: 0.1},
+		{Method: attack.PGD, Eps: 0.1, Steps: 10},
+		{Method: attack.PGD, Eps: 0.2, Steps: 5, StepSize: 0.05, RandomStart: true, Restarts: 3, Seed: 4},
+	}
+	cpuReps := make([]attack.Report, len(cs))
+	for i, c := range cs {
+		cpuReps[i] = attackOn(t, &cpu.Backend{}, m, test, c)
+	}
 	for _, fuse := range []bool{false, true} {
 		withFusion(g, fuse, func() {
-			for _, c := range []attack.Config{
-				{Method: attack.FGSM, Eps: 0.1},
-				{Method: attack.PGD, Eps: 0.1, Steps: 10},
-				{Method: attack.PGD, Eps: 0.2, Steps: 5, StepSize: 0.05, RandomStart: true, Restarts: 3, Seed: 4},
-			} {
-				rc, rg := attackOn(t, &cpu.Backend{}, m, test, c), attackOn(t, g, m, test, c)
+			for i, c := range cs {
+				rc, rg := cpuReps[i], attackOn(t, g, m, test, c)
 				t.Logf("%v (fusion %v): CPU clean %.4f robust %.4f L2 %.4f; GPU %.4f %.4f %.4f", c, fuse, rc.Clean, rc.Robust, rc.MeanL2, rg.Clean, rg.Robust, rg.MeanL2)
 				if math.Abs(rg.Clean-rc.Clean) > 0.001 || math.Abs(rg.Robust-rc.Robust) > 0.005 ||
 					math.Abs(rg.MeanLinf-rc.MeanLinf) > 1e-3 || math.Abs(rg.MeanL2-rc.MeanL2) > 0.01*rc.MeanL2 {
