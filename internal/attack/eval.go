@@ -42,7 +42,7 @@ type Report struct {
 
 // Options are Evaluate's optional settings.
 type Options struct {
-	// Batch is the rows per call to the target (the most it takes).
+	// Batch is the rows per call to the target (the most it takes); 0 means 1000.
 	Batch int
 	// Examples is how many attacked images to keep in Report.Examples.
 	Examples int
@@ -63,7 +63,11 @@ func Evaluate(t Target, c Config, pix, labels []uint8, opt Options) (Report, err
 	if N == 0 {
 		return rep, fmt.Errorf("attack: no images")
 	}
-	a, err := New(c, max(1, min(opt.Batch, N)))
+	batch := opt.Batch
+	if batch <= 0 {
+		batch = 1000
+	}
+	a, err := New(c, min(batch, N))
 	if err != nil {
 		return rep, err
 	}
