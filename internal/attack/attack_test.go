@@ -352,6 +352,20 @@ func TestEvaluate(t *testing.T) {
 		if math.Abs(sum-rep.Robust*float64(test.N)) > 1e-6 {
 			t.Fatalf("%v: per-class robust accuracies add up to %v images, robust accuracy to %v", c, sum, rep.Robust*float64(test.N))
 		}
+		survived := 0
+		for _, s := range rep.Survived {
+			if s {
+				survived++
+			}
+		}
+		if len(rep.Survived) != test.N || float64(survived) != math.Round(rep.Robust*float64(test.N)) {
+			t.Fatalf("%v: %d of %d images survived, robust accuracy %v", c, survived, len(rep.Survived), rep.Robust)
+		}
+		for _, e := range rep.Examples {
+			if rep.Survived[e.Index] {
+				t.Fatalf("%v: example %d was fooled but is marked as survived", c, e.Index)
+			}
+		}
 		if rep.MeanLinf > c.Eps+1e-7 || rep.MeanL2 > c.Eps*28+1e-6 || rep.MeanL2 < rep.MeanLinf {
 			t.Fatalf("%v: mean L∞ %v, L2 %v for ε = %v", c, rep.MeanLinf, rep.MeanL2, c.Eps)
 		}

@@ -36,6 +36,9 @@ type Report struct {
 	// Examples are up to Options.Examples attacked images: those the attack fooled first, in data set
 	// order, then the others.
 	Examples []Example
+	// Survived (N) says, image by image, whether it was classified correctly both as it is and after
+	// the attack: the images a certified verifier still has to decide.
+	Survived []bool
 	// Seconds is how long Evaluate took.
 	Seconds float64
 }
@@ -56,12 +59,12 @@ type Options struct {
 func Evaluate(t Target, c Config, pix, labels []uint8, opt Options) (Report, error) {
 	t0 := time.Now()
 	N := len(labels)
-	rep := Report{Config: c, N: N}
+	rep := Report{Config: c, N: N, Survived: make([]bool, N)}
 	if len(pix) != N*P {
 		return rep, fmt.Errorf("attack: %d pixels for %d images", len(pix), N)
 	}
 	if N == 0 {
-		return rep, fmt.Errorf("attack: no images")
+		return Report{}, fmt.Errorf("attack: no images")
 	}
 	batch := opt.Batch
 	if batch <= 0 {
@@ -108,6 +111,7 @@ func Evaluate(t Target, c Config, pix, labels []uint8, opt Options) (Report, err
 			if preds[b] == label && after == label {
 				robust++
 				perClass[label]++
+				rep.Survived[start+b] = true
 			}
 			var linf, l2 float64
 			for i := b * P; i < (b+1)*P; i++ {
