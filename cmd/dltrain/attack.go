@@ -19,7 +19,6 @@ import (
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/model"
 	"github.com/dltrain/dltrain/internal/ops"
-	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // AttackOptions are the inputs of 'dltrain attack'.
@@ -212,10 +211,16 @@ func attackRun(opts *AttackOptions) error {
 	if opts.ExamplesPNG != "" && (opts.Examples < 1 || opts.Examples > 256) {
 		return usageErr("--examples %d, want 1..256", opts.Examples)
 	}
-	if err := checkOutputs([]string{opts.Model}, opts.ExamplesPNG); err != nil {
+	fs := &files{}
+	fs.input("MODEL", opts.Model, exitModel)
+	addKey(fs, opts.KeyFile)
+	if opts.ExamplesPNG != "" {
+		fs.output("--examples-png", opts.ExamplesPNG)
+	}
+	if err := fs.check(nil); err != nil {
 		return err
 	}
-	ck, err := loadModel(opts.Model, opts.KeyFile)
+	ck, err := loadModel("attack", opts.Model, opts.KeyFile)
 	if err != nil {
 		return err
 	}
@@ -335,14 +340,9 @@ func writeExamples(path, modelName string, rep attack.Report) error {
 			figure.Tile{Pix: delta, H: 28, W: 28, Mapping: figure.Signed, Limit: eps, Caption: fmt.Sprintf("perturbation\n±%g", rep.Config.Eps)},
 			figure.Tile{Pix: e.Adv, H: 28, W: 28, Mapping: figure.Gray, Caption: fmt.Sprintf("attacked\npred %d", e.Attacked), Highlight: e.Attacked != e.Label})
 	}
-	var buf bytes.Buffer
 	title := fmt.Sprintf("%s: %s, robust %.2f%%", filepath.Base(modelName), rep.Config, 100*rep.Robust)
 	cols := 3 * min(2, len(rep.Examples)) // two digits a row
-	if err := figure.Grid(&buf, tiles, cols, figure.GridOptions{Title: title}); err != nil {
-		return err
-	}
-	if err := safefile.WriteAtomic(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("--examples-png: %w", err)
-	}
-	return nil
+	return writePicture(path, func(w *bytes.Buffer) error {
+		return figure.Grid(w, tiles, cols, figure.GridOptions{Title: title})
+	})
 }

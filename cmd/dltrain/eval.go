@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -43,7 +42,8 @@ confusion matrix (rows are the true class, columns the prediction). --dataset na
 explicitly; one other than the model's is refused unless --allow-dataset-mismatch is given.
 
 --json prints one object with the keys accuracy, loss, per_class_accuracy, confusion, n, model,
-arch, dataset and classes (the ten class names).
+arch, dataset and classes (the ten class names); a value that is not finite (a loss of +Inf from a
+model whose logits overflow) is written as null.
 
 --confusion-png FILE draws the confusion matrix as a heat map with the counts written in the cells.
 --errors-png FILE draws the misclassified test images (the first --errors-max of them, in test-set
@@ -92,10 +92,19 @@ func evalRun(opts *EvalOptions) error {
 	if opts.ErrorsMax < 1 || opts.ErrorsMax > maxErrorTiles {
 		return usageErr("--errors-max %d: want 1..%d", opts.ErrorsMax, maxErrorTiles)
 	}
-	if err := checkOutputs([]string{opts.Model}, opts.ConfusionPNG, opts.ErrorsPNG); err != nil {
+	fs := &files{}
+	fs.input("MODEL", opts.Model, exitModel)
+	addKey(fs, opts.KeyFile)
+	if opts.ConfusionPNG != "" {
+		fs.output("--confusion-png", opts.ConfusionPNG)
+	}
+	if opts.ErrorsPNG != "" {
+		fs.output("--errors-png", opts.ErrorsPNG)
+	}
+	if err := fs.check(nil); err != nil {
 		return err
 	}
-	ck, err := loadModel(opts.Model, opts.KeyFile)
+	ck, err := loadModel("eval", opts.Model, opts.KeyFile)
 	if err != nil {
 		return err
 	}
@@ -130,12 +139,10 @@ func evalRun(opts *EvalOptions) error {
 	}
 	out := opts.IO.Out
 	if opts.JSON {
-		b, _ := json.Marshal(evalJSON{Accuracy: ev.Accuracy, Loss: ev.Loss, PerClassAccuracy: ev.PerClass,
+		return printJSON(opts.IO, evalJSON{Accuracy: ev.Accuracy, Loss: ev.Loss, PerClassAccuracy: ev.PerClass,
 			Confusion: ev.Confusion, N: ev.N, Model: opts.Model, Arch: ck.Config.Arch(), Dataset: ds.Name, Classes: ds.Classes})
-		fmt.Fprintln(out, string(b))
-		return nil
 	}
-	fmt.Fprintf(out, "model     %s (%s %s/%s, epoch %d)\n", opts.Model, ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch)
+	fmt.Fprintf(out, "model     %s (%s %s/%s, epoch %d)\n", printable(opts.Model), ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch)
 	if ds.Name != mnist.DefaultDataset {
 		fmt.Fprintf(out, "data      %s test set\n", ds.Title)
 	}

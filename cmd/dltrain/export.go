@@ -70,14 +70,23 @@ func exportRun(opts *ExportOptions) error {
 	default:
 		return usageErr("unknown --format %q (want onnx or safetensors)", opts.Format)
 	}
-	out := opts.Out
+	out, outName := opts.Out, "-o"
 	if out == "" {
-		out = strings.TrimSuffix(opts.Model, ".bin") + "." + opts.Format
+		out, outName = strings.TrimSuffix(opts.Model, ".bin")+"."+opts.Format, "the default output"
 	}
-	if out == opts.Model {
-		return usageErr("the output would overwrite %s; give another -o", opts.Model)
+	fs := &files{}
+	fs.input("MODEL", opts.Model, exitModel)
+	addKey(fs, opts.KeyFile)
+	fs.output(outName, out)
+	if err := fs.check(nil); err != nil {
+		return err
 	}
-	ck, err := loadModel(opts.Model, opts.KeyFile)
+	release, err := fs.lock()
+	if err != nil {
+		return err
+	}
+	defer release()
+	ck, err := loadModel("export", opts.Model, opts.KeyFile)
 	if err != nil {
 		return err
 	}
@@ -91,8 +100,8 @@ func exportRun(opts *ExportOptions) error {
 		return err
 	}
 	if err := safefile.WriteAtomic(out, b); err != nil {
-		return withCode(exitModel, err, "")
+		return withCode(exitModel, fmt.Errorf("export: %w", err), "")
 	}
-	fmt.Fprintf(opts.IO.Out, "wrote %s (%s, %s, %d bytes)\n", out, opts.Format, ck.Config.Arch(), len(b))
+	fmt.Fprintf(opts.IO.Out, "wrote %s (%s, %s, %d bytes)\n", printable(out), opts.Format, ck.Config.Arch(), len(b))
 	return nil
 }

@@ -141,7 +141,7 @@ func inspectRun(opts *InspectOptions) error {
 	if opts.WeightsMax < 1 || opts.WeightsMax > maxWeightTiles {
 		return usageErr("--weights-max %d: want 1..%d", opts.WeightsMax, maxWeightTiles)
 	}
-	if err := checkOutputs([]string{opts.Model}, opts.WeightsPNG); err != nil {
+	if err := checkOutputs("MODEL", exitModel, []string{opts.Model}, []string{"--weights-png"}, opts.WeightsPNG); err != nil {
 		return err
 	}
 	key, err := loadKey(opts.KeyFile)
@@ -168,7 +168,7 @@ func inspectRun(opts *InspectOptions) error {
 	}
 	ck, err := checkpoint.Load(opts.Model, key)
 	if err != nil {
-		return modelErr(err)
+		return modelErr("inspect", err)
 	}
 	res.Model = describeModel(ck)
 	if opts.WeightsPNG != "" {

@@ -13,12 +13,25 @@ import (
 // keyFlagHelp is shared by every verb that reads or writes checkpoints.
 const keyFlagHelp = "AES-256 key file for encrypted checkpoints (default $DLTRAIN_KEY_FILE)"
 
+// keyPath is the key file named by --key-file, else $DLTRAIN_KEY_FILE, with how it was named; "" when
+// neither is set.
+func keyPath(flag string) (name, path string) {
+	if flag != "" {
+		return "--key-file", flag
+	}
+	return "$DLTRAIN_KEY_FILE", os.Getenv("DLTRAIN_KEY_FILE")
+}
+
+// addKey adds the key file, if any, to a command's paths.
+func addKey(fs *files, flag string) {
+	if name, path := keyPath(flag); path != "" {
+		fs.input(name, path, exitUsage)
+	}
+}
+
 // loadKey reads the key named by --key-file, else $DLTRAIN_KEY_FILE; nil when neither is set.
 func loadKey(flag string) ([]byte, error) {
-	path := flag
-	if path == "" {
-		path = os.Getenv("DLTRAIN_KEY_FILE")
-	}
+	_, path := keyPath(flag)
 	if path == "" {
 		return nil, nil
 	}
@@ -29,23 +42,37 @@ func loadKey(flag string) ([]byte, error) {
 	return k, nil
 }
 
-// loadModel reads a checkpoint with the key named by keyFlag (or $DLTRAIN_KEY_FILE), if any.
-func loadModel(path, keyFlag string) (checkpoint.Checkpoint, error) {
+// loadModel reads a checkpoint with the key named by keyFlag (or $DLTRAIN_KEY_FILE), if any, for verb.
+func loadModel(verb, path, keyFlag string) (checkpoint.Checkpoint, error) {
 	key, err := loadKey(keyFlag)
 	if err != nil {
 		return checkpoint.Checkpoint{}, err
 	}
 	ck, err := checkpoint.Load(path, key)
 	if err != nil {
-		return checkpoint.Checkpoint{}, modelErr(err)
+		return checkpoint.Checkpoint{}, modelErr(verb, err)
 	}
 	return ck, nil
 }
 
-// modelErr classifies a checkpoint load failure, with a hint for the encrypted cases.
-func modelErr(err error) error {
-	if errors.Is(err, checkpoint.ErrEncrypted) {
+// wants says what verb reads as a model, for a file of another kind.
+var wants = map[string]string{
+	"eval":        "eval wants a checkpoint written by 'dltrain train'",
+	"export":      "export converts a checkpoint written by 'dltrain train'",
+	"predict":     "predict wants the checkpoint first: dltrain predict MODEL IMAGE...",
+	"--resume":    "--resume wants a checkpoint written by 'dltrain train'",
+	"--init-from": "--init-from wants a checkpoint written by 'dltrain train'",
+	"inspect":     "inspect reads a checkpoint written by 'dltrain train'",
+}
+
+// modelErr classifies a checkpoint load failure for verb, saying what verb wants when the file is
+// not a checkpoint, with a hint for the encrypted cases.
+func modelErr(verb string, err error) error {
+	switch {
+	case errors.Is(err, checkpoint.ErrEncrypted):
 		return withCode(exitModel, err, "pass --key-file FILE or set DLTRAIN_KEY_FILE")
+	case errors.Is(err, checkpoint.ErrNotCheckpoint) && wants[verb] != "":
+		return withCode(exitModel, fmt.Errorf("%w; %s", err, wants[verb]), "")
 	}
 	return withCode(exitModel, err, "")
 }

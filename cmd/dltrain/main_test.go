@@ -17,12 +17,15 @@ import (
 	"github.com/dltrain/dltrain/internal/mnist"
 )
 
+// subsetDir is the committed real-MNIST subset, as an absolute path (tests may change directory).
+var subsetDir, _ = filepath.Abs("../../testdata/mnist-subset")
+
 // testFactory returns a Factory with buffer IO and the committed real-MNIST subset as its data.
 func testFactory() (*Factory, *bytes.Buffer, *bytes.Buffer) {
 	var out, errb bytes.Buffer
 	f := &Factory{IO: &IO{In: strings.NewReader(""), Out: &out, Err: &errb},
 		LoadData: func(ds mnist.Dataset, _ string) (*mnist.Set, *mnist.Set, error) {
-			return ds.Load(mnist.SubsetFiles("../../testdata/mnist-subset")) // any set: structure checks only
+			return ds.Load(mnist.SubsetFiles(subsetDir)) // any set: structure checks only
 		}}
 	return f, &out, &errb
 }

@@ -136,15 +136,15 @@ func TestPlot(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"plot", a, b, "-o", a}, exitUsage, "refusing to write " + a + ": it is the input " + a},
-		{[]string{"plot", a, "-o", "./" + filepath.Join(filepath.Base(dir), "..", filepath.Base(dir), "a.jsonl")}, exitUsage, "it is the input"},
+		{[]string{"plot", a, b, "-o", a}, exitUsage, "-o " + a + " is the same file as metrics file " + a + ": writing it would destroy the input"},
+		{[]string{"plot", a, "-o", "./" + filepath.Join(filepath.Base(dir), "..", filepath.Base(dir), "a.jsonl")}, exitUsage, "writing it would destroy the input"},
 		{[]string{"plot", a}, exitUsage, "plot needs -o FILE.png"},
 		{[]string{"plot", "-o", out}, exitUsage, "requires at least 1 arg"},
 		{many, exitUsage, "11 metrics files; plot draws at most 10"},
 		{[]string{"plot", notMetrics, "-o", out}, exitData, "figure: notes.txt: line 1: not a JSON object"},
 		{[]string{"plot", dir, "-o", out}, exitData, "not a regular file"},
 		{[]string{"plot", filepath.Join(dir, "missing.jsonl"), "-o", out}, exitData, "missing.jsonl: no such file"},
-		{[]string{"plot", a, "-o", dir}, exitUsage, "it is a directory"},
+		{[]string{"plot", a, "-o", dir}, exitModel, "not a regular file (a directory)"},
 	} {
 		code, _, e := runIn(t, dir, c.args...)
 		if code != c.code || !strings.Contains(e, c.want) {
@@ -264,9 +264,9 @@ func TestEvalPictures(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"eval", m, "--confusion-png", m}, "refusing to write " + m + ": it is the input " + m},
-		{[]string{"eval", m, "--errors-png", m}, "it is the input"},
-		{[]string{"eval", m, "--confusion-png", cm, "--errors-png", cm}, "two outputs name the same file " + cm},
+		{[]string{"eval", m, "--confusion-png", m}, "--confusion-png " + m + " is the same file as MODEL " + m + ": writing it would destroy the input"},
+		{[]string{"eval", m, "--errors-png", m}, "writing it would destroy the input"},
+		{[]string{"eval", m, "--confusion-png", cm, "--errors-png", cm}, "--confusion-png " + cm + " is the same file as --errors-png " + cm + ": both would be written to the same file"},
 		{[]string{"eval", m, "--errors-png", wrong, "--errors-max", "0"}, "--errors-max 0: want 1..256"},
 		{[]string{"eval", m, "--errors-png", wrong, "--errors-max", "257"}, "--errors-max 257: want 1..256"},
 	} {
@@ -367,7 +367,7 @@ func TestInspect(t *testing.T) {
 		{[]string{"inspect", writeFile(t, dir, "junk.bin", "not a model at all")}, exitModel, "junk.bin: "},
 		{[]string{"inspect", writeFile(t, dir, "short.bin", "DLTRAINE\x01\x01abc")}, exitModel, "dltrain: checkpoint: short.bin: encrypted file truncated (13 bytes)\n"},
 		{[]string{"inspect", writeFile(t, dir, "short.bin", "DLTRAINE\x01\x01abc"), "--json"}, exitModel, "encrypted file truncated"},
-		{[]string{"inspect", fash, "--weights-png", fash}, exitUsage, "it is the input"},
+		{[]string{"inspect", fash, "--weights-png", fash}, exitUsage, "writing it would destroy the input"},
 		{[]string{"inspect", fash, "--weights-png", "w.png", "--weights-max", "0"}, exitUsage, "--weights-max 0: want 1..1024"},
 	} {
 		if code, _, e := run(t, c.args...); code != c.code || !strings.Contains(e, c.want) {

@@ -66,7 +66,7 @@ func plotRun(opts *PlotOptions) error {
 	if len(opts.Files) > figure.MaxRuns {
 		return usageErr("%d metrics files; plot draws at most %d", len(opts.Files), figure.MaxRuns)
 	}
-	if err := checkOutputs(opts.Files, opts.Out); err != nil {
+	if err := checkOutputs("metrics file", exitData, opts.Files, []string{"-o"}, opts.Out); err != nil {
 		return err
 	}
 	labels := runLabels(opts.Files)

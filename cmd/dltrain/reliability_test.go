@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DLTRAIN_TEST_MAIN") == "1" {
 		f, _, _ := testFactory()
 		f.IO = stdIO()
+		if d, err := time.ParseDuration(os.Getenv("DLTRAIN_TEST_SLOW_SAVE")); err == nil {
+			beforeFinalSave = func() { time.Sleep(d) }
+		}
 		os.Exit(Main(os.Args[1:], f))
 	}
 	os.Exit(m.Run())
@@ -207,17 +210,29 @@ func TestSIGINTSavesAndExits130(t *testing.T) {
 	}
 }
 
-// TestSecondSignalExitsAtOnce: two SIGINTs in a row end the process without a new save; the periodic
-// checkpoint written before stays loadable.
+// TestSecondSignalExitsAtOnce: a second SIGINT more than a second after the first, while the final
+// save is under way (slowed down to 20 s here), ends the process at once without that save; the
+// periodic checkpoints written before stay loadable.
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "m.bin")
+	t.Setenv("DLTRAIN_TEST_SLOW_SAVE", "20s")
 	cmd, sc := startTrain(t, "--epochs", "5000", "--hidden", "16", "-o", out, "--checkpoint-every", "1", "--keep", "2")
 	waitFor(t, sc, "epoch 3/5000")
 	cmd.Process.Signal(syscall.SIGINT)
+	waitFor(t, sc, "finishing this step and saving")
+	time.Sleep(repeatWindow + 200*time.Millisecond)
+	sent := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)
 	if code := exitCode(t, cmd); code != 130 {
 		t.Fatalf("exit %d, want 130", code)
+	}
+	t.Logf("exited %v after the second signal", time.Since(sent).Round(time.Millisecond))
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("the final save happened (%v) although the second signal came first", err)
+	}
+	if _, err := os.Stat(safefile.LockPath(out)); !os.IsNotExist(err) {
+		t.Fatalf("the lock file is left after a forced exit (%v)", err)
 	}
 	ents, _ := filepath.Glob(filepath.Join(dir, "m-epoch*.bin"))
 	if len(ents) == 0 || len(ents) > 2 {
@@ -233,7 +248,11 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 func TestStaleTempFilesRemoved(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "m.bin")
-	stale := filepath.Join(dir, safefile.TempPrefix+"m.bin-12345")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip(err)
+	}
+	stale := filepath.Join(dir, safefile.TempName("m.bin", dead.Process.Pid, 1))
 	os.WriteFile(stale, []byte("half a checkpoint"), 0o644)
 	code, _, e := run(t, "train", "--epochs", "1", "--hidden", "8", "-o", out, "--device", "cpu")
 	if code != 0 || !strings.Contains(e, "removed "+stale) {

@@ -43,7 +43,7 @@ const (
 	exitError       = 1   // anything not classified below
 	exitUsage       = 2   // bad flags or arguments
 	exitData        = 3   // MNIST data missing or invalid
-	exitModel       = 4   // model file missing, invalid or not writable
+	exitModel       = 4   // model file missing, invalid or not writable; an output that cannot be written or is in use
 	exitDiverged    = 5   // training loss became NaN or Inf
 	exitInterrupted = 130 // SIGINT (SIGTERM gives 143): the checkpoint was saved
 )
@@ -110,11 +110,12 @@ func Main(args []string, f *Factory) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(io.Err, "dltrain: %v\n", err)
+	// One line, whatever control characters the file names in it hold.
+	fmt.Fprintf(io.Err, "dltrain: %s\n", escapeControls(err.Error()))
 	var ee *exitErr
 	if errors.As(err, &ee) {
 		if ee.hint != "" {
-			fmt.Fprintf(io.Err, "hint: %s\n", ee.hint)
+			fmt.Fprintf(io.Err, "hint: %s\n", escapeControls(ee.hint))
 		}
 		return ee.code
 	}

@@ -1,8 +1,12 @@
 package main
 
 // This file is train's signal handling: the first SIGINT or SIGTERM asks training to stop after the
-// current step (so that --out is saved and the run can be resumed); a second one quits at once and
-// leaves the last complete checkpoint as it was.
+// current step (so that --out is saved and the run can be resumed); a second one, more than a second
+// after the first, quits at once and leaves the last complete checkpoint as it was. A repeat within
+// the second is taken as the same request: GNU timeout, for one, sends its signal to the process and
+// then to its whole process group, and a shell may pass one Ctrl-C to several processes. SIGPIPE on
+// the progress streams is ignored, so that a closed pipe (dltrain train | head -2) costs the progress
+// lines and not the training.
 
 import (
 	"context"
@@ -10,8 +14,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
+	"time"
 )
+
+// repeatWindow is how long after the first signal a second one is taken as the same request.
+const repeatWindow = time.Second
 
 // interrupts watches for the two signals of a training run.
 type interrupts struct {
@@ -20,13 +29,15 @@ type interrupts struct {
 	stopN  func()         // stops signal delivery, for the process's own signals
 }
 
-// watchSignals starts watching sigs (nil: the process's own SIGINT and SIGTERM). The first signal
-// prints what happens next and calls cancel; a second prints that it quits and calls exit with the
-// shell's status for that signal (nil exit: os.Exit). out names the checkpoint being saved.
-func watchSignals(sigs <-chan os.Signal, exit func(int), cancel context.CancelFunc, errw io.Writer, out string) *interrupts {
+// watchSignals starts watching sigs (nil: the process's own SIGINT and SIGTERM, and SIGPIPE is then
+// ignored). The first signal prints what happens next and calls cancel; a later one, more than
+// repeatWindow after it by now (nil: time.Now), prints that it quits and calls exit with the shell's
+// status for that signal (nil exit: os.Exit). out names the checkpoint being saved.
+func watchSignals(sigs <-chan os.Signal, exit func(int), cancel context.CancelFunc, errw io.Writer, out string, now func() time.Time) *interrupts {
 	in := &interrupts{caught: make(chan os.Signal, 1), done: make(chan struct{}), stopN: func() {}}
 	if sigs == nil {
-		c := make(chan os.Signal, 2)
+		signal.Ignore(syscall.SIGPIPE)
+		c := make(chan os.Signal, 4)
 		signal.Notify(c, os.Interrupt, syscall.SIGTERM)
 		in.stopN = func() { signal.Stop(c) }
 		sigs = c
@@ -34,20 +45,32 @@ func watchSignals(sigs <-chan os.Signal, exit func(int), cancel context.CancelFu
 	if exit == nil {
 		exit = os.Exit
 	}
+	if now == nil {
+		now = time.Now
+	}
 	go func() {
+		var first time.Time
 		select {
 		case s := <-sigs:
+			first = now()
 			in.caught <- s
-			fmt.Fprintf(errw, "\ndltrain: %v: finishing this step and saving %s (send it again to quit at once)\n", s, out)
+			fmt.Fprintf(errw, "\ndltrain: %v: finishing this step and saving %s (send it again to quit at once)\n", s, printable(out))
 			cancel()
 		case <-in.done:
 			return
 		}
-		select {
-		case s := <-sigs:
-			fmt.Fprintf(errw, "dltrain: %v again: quitting without saving; the last complete checkpoint is intact\n", s)
-			exit(signalCode(s))
-		case <-in.done:
+		for {
+			select {
+			case s := <-sigs:
+				if now().Sub(first) <= repeatWindow {
+					continue // the same request, delivered twice
+				}
+				fmt.Fprintf(errw, "dltrain: %v again: quitting without saving; the last complete checkpoint is intact\n", s)
+				exit(signalCode(s))
+				return
+			case <-in.done:
+				return
+			}
 		}
 	}()
 	return in
@@ -76,4 +99,16 @@ func signalCode(s os.Signal) int {
 		return 143
 	}
 	return exitInterrupted
+}
+
+// lockedWriter serializes writes to w, for the streams that the signal watcher and training share.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

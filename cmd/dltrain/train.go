@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -57,8 +56,12 @@ type TrainOptions struct {
 	AdvOptions
 
 	// record is what the checkpoints note about the weights' origin (set by setup).
-	record checkpoint.Meta
+	record      checkpoint.Meta
+	MemoryLimit string
 }
+
+// isSet reports whether a flag was given on the command line (false for all when Set is nil).
+func (opts *TrainOptions) isSet(name string) bool { return opts.Set != nil && opts.Set(name) }
 
 // NewCmdTrain builds 'dltrain train'; runF, when not nil, replaces trainRun (for flag tests).
 func NewCmdTrain(f *Factory, runF func(*TrainOptions) error) *cobra.Command {
@@ -102,10 +105,12 @@ with its architecture, activation and loss unless --hidden, --activation or --lo
 step, if it stopped mid-epoch) with its architecture, seed, optimizer and its state, schedule,
 validation split and frozen layers, and gives the same weights as an uninterrupted run. --lr, the
 schedule's settings, --weight-decay and --patience may change on --resume; the optimizer may not.
+--resume FILE writes FILE again unless --out is given.
 
 --checkpoint-every N saves OUT-epochNNNN.bin (next to --out) every N epochs; --keep K keeps the K
-newest of them. The first SIGINT or SIGTERM finishes the current step, saves --out and exits 130 or
-143; a second one exits at once, leaving the last complete checkpoint as it was.
+newest of them (never another file, nor the one resumed from). The first SIGINT or SIGTERM finishes
+the current step, saves --out, prints the command that resumes the run and exits 130 or 143; a
+second one more than a second later exits at once, leaving the last complete checkpoint as it was.
 
 --adversarial fgsm|pgd trains on attacked batches: each batch is attacked with the current weights
 in the L-infinity ball of radius --adv-eps (pixel units) and the net trains on the attacked images
@@ -118,7 +123,12 @@ adversarial radius or --adv-eps) on the first N test images after every epoch.
 
 --metrics FILE writes one JSON object per epoch, with the keys epoch, train_loss, train_accuracy,
 test_loss, test_accuracy (fractions in 0..1), seconds, samples_per_second and lr, plus val_loss and
-val_accuracy with --val-split and robust_accuracy with --robust-eval.`,
+val_accuracy with --val-split and robust_accuracy with --robust-eval. If it (or a periodic
+checkpoint) cannot be written, training goes on, --out is saved, and the command exits 1.
+
+No output may be an input, the key, a data file or another output, and two runs may not write the
+same output: these are refused before any work. A configuration estimated to need more memory than
+is available (or than --memory-limit) is refused too.`,
 		Example: `  # the classic MNIST MLP, 10 epochs on the CPU
   dltrain train --epochs 10
 
@@ -182,16 +192,18 @@ val_accuracy with --val-split and robust_accuracy with --robust-eval.`,
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	bindOptimFlags(fl, &opts.OptimOptions)
 	bindAdvFlags(fl, &opts.AdvOptions)
+	fl.StringVar(&opts.MemoryLimit, "memory-limit", "", "refuse configurations estimated to need more memory than this, e.g. 8GiB (default: what is available)")
 	return cmd
 }
 
 // setup builds the model and hyperparameters from the flags (and --init-from), or from the
-// checkpoint with --resume.
-func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
-	set := opts.Set
-	if set == nil {
-		set = func(string) bool { return false }
+// checkpoint with --resume. fits, when not nil, may refuse the configuration before the model is
+// allocated.
+func (opts *TrainOptions) setup(key []byte, fits func(model.Config, model.Hyper) error) (*model.Model, model.Hyper, error) {
+	if fits == nil {
+		fits = func(model.Config, model.Hyper) error { return nil }
 	}
+	set := opts.isSet
 	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: opts.LR, Momentum: opts.Momentum}
 	if opts.Resume == "" {
 		if err := opts.optimHyper(&hyper, set); err != nil {
@@ -220,6 +232,12 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 			return nil, hyper, usageErr("%v", err)
 		}
 		cfg := model.NewConfig(hidden, act, loss)
+		if err := cfg.Validate(); err != nil {
+			return nil, hyper, usageErr("%v", err)
+		}
+		if err := fits(cfg, hyper); err != nil {
+			return nil, hyper, err
+		}
 		var m *model.Model
 		switch {
 		case opts.InitFrom != "":
@@ -246,7 +264,7 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 
 	ck, err := checkpoint.Load(opts.Resume, key)
 	if err != nil {
-		return nil, hyper, modelErr(err)
+		return nil, hyper, modelErr("--resume", err)
 	}
 	for _, name := range []string{"hidden", "activation", "loss", "seed"} {
 		if set(name) {
@@ -277,11 +295,14 @@ func (opts *TrainOptions) setup(key []byte) (*model.Model, model.Hyper, error) {
 	if err := opts.resumeAdv(set); err != nil {
 		return nil, hyper, err
 	}
-	if err := h.Validate(); err != nil {
+	if err := h.Validate(); err != nil { // the checkpoint's own settings passed Load: a flag is out of range
 		return nil, hyper, usageErr("%v", err)
 	}
 	if ck.Epoch >= h.Epochs {
 		return nil, hyper, usageErr("%s already has %d epochs; ask for more with --epochs", opts.Resume, ck.Epoch)
+	}
+	if err := fits(ck.Config, h); err != nil {
+		return nil, hyper, err
 	}
 	opts.record.Init, opts.record.InitFrom = ck.Init, ck.InitFrom
 	return ck.Model, h, nil
@@ -295,8 +316,63 @@ func (opts *TrainOptions) checkpointOf(m *model.Model, h model.Hyper, testAccura
 	return checkpoint.Checkpoint{Model: m, Meta: meta}
 }
 
+// paths checks every path of the run before any work (paths.go): no output may be an input, the
+// key, a data file or another output (--out may be --resume), the periodic checkpoints may not take
+// the name of another file given, and the outputs are locked until release.
+func (opts *TrainOptions) paths() (fs *files, release func(), err error) {
+	fs = &files{}
+	out := fs.output("--out", opts.Out)
+	if opts.Resume != "" {
+		fs.input("--resume", opts.Resume, exitModel)
+	}
+	if opts.InitFrom != "" {
+		fs.input("--init-from", opts.InitFrom, exitModel)
+	}
+	if opts.SaveBest {
+		fs.output("--save-best", bestPath(opts.Out))
+	}
+	addKey(fs, opts.KeyFile)
+	if opts.Metrics != "" {
+		fs.stream("--metrics", opts.Metrics)
+	}
+	for _, p := range dataFiles(opts.Data) {
+		fs.input("data file", p, exitData)
+	}
+	if err := fs.check(func(o, other *fileRef) bool { return o == out && other.name == "--resume" }); err != nil {
+		return nil, nil, err
+	}
+	if opts.CheckpointEvery > 0 {
+		if last := filepath.Base(epochPath(opts.Out, model.MaxEpochs)); !safefile.NameFits(last) {
+			return nil, nil, withCode(exitModel, fmt.Errorf("--out %s: the name is too long for its periodic checkpoints (%s) to be written safely", opts.Out, last), "")
+		}
+		for _, r := range fs.refs {
+			if r == out || !sameDir(r, out) || !isEpochName(opts.Out, filepath.Base(r.abs)) {
+				continue
+			}
+			switch {
+			case r.role != roleInput:
+				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of --out %s; give it another name", r.name, r.path, opts.Out)
+			case r.name != "--resume": // resuming from a periodic checkpoint is what they are for
+				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of --out %s, which --checkpoint-every would overwrite", r.name, r.path, opts.Out)
+			}
+		}
+	}
+	release, err = fs.lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return fs, release, nil
+}
+
+// beforeFinalSave, when a test sets it, runs just before the final save (the tests slow the save
+// down with it to send a second signal in the middle).
+var beforeFinalSave func()
+
 func trainRun(opts *TrainOptions) error {
 	io := opts.IO
+	if opts.Resume != "" && !opts.isSet("out") {
+		opts.Out = opts.Resume // --resume continues the same file unless told otherwise
+	}
 	if opts.Out == "" {
 		return usageErr("--out must name a file")
 	}
@@ -306,6 +382,41 @@ func trainRun(opts *TrainOptions) error {
 	if _, err := lookupDataset(opts.Dataset); err != nil {
 		return err
 	}
+	memLimit, err := parseSize(opts.MemoryLimit)
+	if err != nil {
+		return usageErr("--memory-limit: %v", err)
+	}
+
+	fs, release, err := opts.paths()
+	if err != nil {
+		return err
+	}
+	defer release()
+	lockedAt := time.Now()
+	var metrics *os.File
+	openMetrics := func() error {
+		if opts.Metrics == "" || metrics != nil {
+			return nil
+		}
+		flags := os.O_CREATE | os.O_TRUNC
+		if opts.Resume != "" {
+			flags = os.O_CREATE | os.O_APPEND
+		}
+		f, err := safefile.OpenOutput(opts.Metrics, flags, 0o666)
+		if err != nil {
+			return withCode(exitModel, fmt.Errorf("--metrics %s: %v", opts.Metrics, safefile.Cause(err)), "")
+		}
+		metrics = f
+		return nil
+	}
+	if st, err := os.Stat(opts.Metrics); opts.Metrics != "" && err == nil && !st.Mode().IsRegular() {
+		// A pipe or a device: opened now, so that a named pipe nobody reads is refused before any work
+		// (and a reader is not sent an end of file by a probe).
+		if err := openMetrics(); err != nil {
+			return err
+		}
+	}
+
 	key, err := loadKey(opts.KeyFile)
 	if err != nil {
 		return err
@@ -317,7 +428,9 @@ func trainRun(opts *TrainOptions) error {
 	if err := applyPrecision(be, opts.Precision, opts.Device, io, opts.Quiet); err != nil {
 		return err
 	}
-	m, hyper, err := opts.setup(key)
+	m, hyper, err := opts.setup(key, func(cfg model.Config, h model.Hyper) error {
+		return checkMemory(cfg, h, be.Name(), memLimit)
+	})
 	if err != nil {
 		return err
 	}
@@ -341,27 +454,32 @@ func trainRun(opts *TrainOptions) error {
 	if hyper.ValSplit >= train.N {
 		return usageErr("--val-split %d: the training set has only %d images", hyper.ValSplit, train.N)
 	}
-	for _, p := range safefile.RemoveStaleTemps(opts.Out) {
-		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", p)
+	if steps := (train.N - hyper.ValSplit + hyper.BatchSize - 1) / hyper.BatchSize; m.EpochStep >= steps {
+		return withCode(exitModel, fmt.Errorf("checkpoint: %s: %d steps into epoch %d, but an epoch has %d steps at batch size %d on this data",
+			filepath.Base(opts.Resume), m.EpochStep, m.Epoch+1, steps, hyper.BatchSize), "")
+	}
+	owns := func(base string) bool {
+		return base == filepath.Base(opts.Out) || isEpochName(opts.Out, base) || base == filepath.Base(bestPath(opts.Out))
+	}
+	for _, p := range safefile.RemoveStaleTemps(filepath.Dir(opts.Out), owns, lockedAt) {
+		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", printable(p))
 	}
 
-	var metrics *os.File
-	if opts.Metrics != "" {
-		flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-		if opts.Resume != "" {
-			flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
-		}
-		metrics, err = os.OpenFile(opts.Metrics, flags, 0o644)
-		if err != nil {
-			return fmt.Errorf("--metrics: %w", err)
-		}
-		defer metrics.Close()
+	// --metrics as a file is opened last before training (its directory was probed by its lock), so
+	// that a refusal above leaves the file as it was; a pipe or device was opened above.
+	if err := openMetrics(); err != nil {
+		return err
 	}
+	defer func() {
+		if metrics != nil {
+			metrics.Close()
+		}
+	}()
 
 	if !opts.Quiet {
 		from := ""
 		if opts.Resume != "" {
-			from = fmt.Sprintf(", resuming %s at epoch %d step %d", opts.Resume, m.Epoch+1, m.EpochStep)
+			from = fmt.Sprintf(", resuming %s at epoch %d step %d", printable(opts.Resume), m.Epoch+1, m.EpochStep)
 		}
 		images := fmt.Sprintf("%d train", train.N)
 		if hyper.ValSplit > 0 {
@@ -379,64 +497,96 @@ func trainRun(opts *TrainOptions) error {
 
 	ctx, cancel := context.WithCancel(orBackground(opts.Context))
 	defer cancel()
-	sig := watchSignals(opts.Signals, opts.Exit, cancel, io.Err, opts.Out)
+	exit := opts.Exit
+	if exit == nil {
+		exit = os.Exit
+	}
+	quit := func(code int) { release(); exit(code) } // os.Exit runs no deferred calls
+	// The signal watcher writes from its own goroutine: one writer, one line at a time.
+	errw := &lockedWriter{w: io.Err}
+	sig := watchSignals(opts.Signals, quit, cancel, errw, opts.Out, nil)
 	defer sig.stop()
 
-	disp := &display{w: io.Err, quiet: opts.Quiet, showLR: hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0}
+	disp := &display{w: errw, quiet: opts.Quiet, showLR: hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0}
 	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper, Robust: robust}
 	if !opts.Quiet && io.ErrIsTerminal {
 		tr.OnProgress = disp.progress
 	}
 	last := model.EpochResult{TestAccuracy: -1}
 	lastSaved := ""
+	// A side output (--metrics, a periodic checkpoint) that fails does not stop training: it is
+	// reported at once, the run goes on and saves --out, and the command then fails naming it.
+	var sideErr error
+	side := func(err error) {
+		fmt.Fprintf(errw, "dltrain: %s; training goes on and will save %s\n", escapeControls(err.Error()), printable(opts.Out))
+		if sideErr == nil {
+			sideErr = err
+		}
+	}
 	start := time.Now()
 	tr.OnEpoch = func(r model.EpochResult) error {
 		last = r
 		disp.epoch(r, hyper.Epochs)
 		if metrics != nil {
-			b, _ := json.Marshal(r)
-			if _, err := metrics.Write(append(b, '\n')); err != nil {
-				return fmt.Errorf("--metrics: %w", err)
+			b, _, err := marshalFinite(r)
+			if err == nil {
+				_, err = metrics.Write(append(b, '\n'))
+			}
+			if err != nil {
+				side(fmt.Errorf("--metrics %s: writing epoch %d: %v (no more metrics are written)", opts.Metrics, r.Epoch, safefile.Cause(err)))
+				metrics.Close()
+				metrics = nil
 			}
 		}
 		if opts.CheckpointEvery > 0 && r.Epoch%opts.CheckpointEvery == 0 && r.Epoch < hyper.Epochs {
 			p := epochPath(opts.Out, r.Epoch)
+			if in := fs.find(p); in != nil {
+				side(fmt.Errorf("periodic checkpoint %s is %s %s: not overwritten", p, in.name, in.path))
+				return nil
+			}
 			if err := checkpoint.Save(p, opts.checkpointOf(m, hyper, r.TestAccuracy), key); err != nil {
-				return withCode(exitModel, err, "")
+				side(err)
+				return nil
 			}
 			lastSaved = p
-			pruneEpochs(opts.Out, opts.Keep)
+			pruneEpochs(opts.Out, opts.Keep, r.Epoch, func(p string) bool { return fs.find(p) != nil })
 		}
 		if opts.SaveBest && r.Best {
 			if err := checkpoint.Save(bestPath(opts.Out), opts.checkpointOf(m, hyper, r.TestAccuracy), key); err != nil {
-				return withCode(exitModel, err, "")
+				side(err)
 			}
 		}
 		return nil
 	}
 	err = tr.Run(ctx, train, test)
 	if tr.GraphErr != nil && !opts.Quiet {
-		fmt.Fprintf(io.Err, "dltrain: could not record the step as a CUDA graph (%v); used plain launches\n", tr.GraphErr)
+		fmt.Fprintf(errw, "dltrain: could not record the step as a CUDA graph (%v); used plain launches\n", tr.GraphErr)
 	}
 	caught := sig.first()
 	save := func() error {
+		if beforeFinalSave != nil {
+			beforeFinalSave()
+		}
 		if err := checkpoint.Save(opts.Out, opts.checkpointOf(m, hyper, last.TestAccuracy), key); err != nil {
 			return withCode(exitModel, err, "")
 		}
 		return nil
+	}
+	// after adds a side output's failure to what is reported once --out is saved.
+	after := func(msg string) string {
+		if sideErr != nil {
+			return msg + "; but " + sideErr.Error()
+		}
+		return msg
 	}
 	switch {
 	case caught != nil && errors.Is(err, context.Canceled):
 		if err := save(); err != nil {
 			return err
 		}
-		resume := fmt.Sprintf("dltrain train --resume %s --epochs %d", opts.Out, hyper.Epochs)
-		if opts.KeyFile != "" {
-			resume += " --key-file " + opts.KeyFile
-		}
 		return &exitErr{code: signalCode(caught),
-			err:  fmt.Errorf("interrupted by %v at epoch %d, step %d; checkpoint saved to %s", caught, m.Epoch+1, m.Step, opts.Out),
-			hint: "resume with: " + resume}
+			err:  errors.New(after(fmt.Sprintf("interrupted by %v at epoch %d, step %d; checkpoint saved to %s", caught, m.Epoch+1, m.Step, opts.Out))),
+			hint: "resume with: " + resumeCommand(opts, hyper.Epochs)}
 	case err != nil:
 		var div *model.DivergedError
 		if errors.As(err, &div) {
@@ -459,10 +609,13 @@ func trainRun(opts *TrainOptions) error {
 		fmt.Fprintf(io.Out, "stopped early after epoch %d: validation accuracy has not improved for %d epochs (best: epoch %d, %.2f%%)\n",
 			last.Epoch, hyper.Patience, m.Best.Epoch, 100*m.Best.Accuracy)
 	}
+	if sideErr != nil {
+		return withCode(exitError, errors.New(after(fmt.Sprintf("model written to %s after %d %s", opts.Out, last.Epoch, epochs))), "")
+	}
 	fmt.Fprintf(io.Out, "test accuracy %.2f%% after %d %s (%.1fs); model written to %s\n",
-		100*last.TestAccuracy, last.Epoch, epochs, time.Since(start).Seconds(), opts.Out)
+		100*last.TestAccuracy, last.Epoch, epochs, time.Since(start).Seconds(), printable(opts.Out))
 	if opts.SaveBest && m.Best.Epoch > 0 {
-		fmt.Fprintf(io.Out, "best validation accuracy %.2f%% at epoch %d; that model is in %s\n", 100*m.Best.Accuracy, m.Best.Epoch, bestPath(opts.Out))
+		fmt.Fprintf(io.Out, "best validation accuracy %.2f%% at epoch %d; that model is in %s\n", 100*m.Best.Accuracy, m.Best.Epoch, printable(bestPath(opts.Out)))
 	}
 	return nil
 }

@@ -140,7 +140,7 @@ func (o *OptimOptions) checkCombinations(h model.Hyper, set func(string) bool) e
 func (o *OptimOptions) transfer(cfg model.Config, seed uint64, init model.Init, key []byte, set func(string) bool) (*model.Model, error) {
 	src, err := checkpoint.Load(o.InitFrom, key)
 	if err != nil {
-		return nil, modelErr(err)
+		return nil, modelErr("--init-from", err)
 	}
 	if !set("hidden") {
 		cfg.Sizes = src.Config.Sizes

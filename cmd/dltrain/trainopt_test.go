@@ -154,7 +154,8 @@ func TestAdamResumeCLI(t *testing.T) {
 		!strings.Contains(e, "--init-from "+straight) {
 		t.Fatalf("resume with another optimizer: exit %d, %q", code, e)
 	}
-	for _, args := range [][]string{{"--val-split", "100"}, {"--freeze", "fc1"}, {"--init-from", straight}, {"--reset-head"}} {
+	// (--init-from names another file: the same file as --out is refused before, by the path checks.)
+	for _, args := range [][]string{{"--val-split", "100"}, {"--freeze", "fc1"}, {"--init-from", straight + ".other"}, {"--reset-head"}} {
 		code, _, e := run(t, append([]string{"train", "--resume", straight, "--epochs", "4", "-o", straight, "--device", "cpu"}, args...)...)
 		if code != exitUsage || !strings.Contains(e, "cannot be used with --resume") {
 			t.Errorf("resume with %v: exit %d, %q", args, code, e)
@@ -216,7 +217,7 @@ func TestAdamDefaults(t *testing.T) {
 		var h model.Hyper
 		cmd := NewCmdTrain(f, func(o *TrainOptions) error {
 			var err error
-			_, h, err = o.setup(nil)
+			_, h, err = o.setup(nil, nil)
 			return err
 		})
 		cmd.SetArgs(strings.Fields(c.args))

@@ -8,20 +8,15 @@
 package checkpoint
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/nlpodyssey/safetensors"
 
@@ -174,179 +169,82 @@ func Encode(c Checkpoint) ([]byte, error) {
 // either the old file or the new one, never a mixture.
 //
 // With a key, the safetensors bytes are sealed in the AES-256-GCM envelope (envelope.go).
+//
+// It refuses a checkpoint outside the limits Load accepts (model's MaxEpochs, MaxParams, …), so it
+// never writes a file that dltrain would then refuse. The file is created as any other file is
+// (0666 less the umask), or 0600 when encrypted.
 func Save(path string, c Checkpoint, key []byte) error {
+	if err := c.check(); err != nil {
+		return fmt.Errorf("checkpoint: %s: refusing to write what this build could not read back: %w", path, err)
+	}
 	b, err := Encode(c)
 	if err != nil {
 		return err
 	}
+	mode := os.FileMode(0o666)
 	if key != nil {
 		if b, err = Encrypt(key, b); err != nil {
 			return fmt.Errorf("checkpoint: %s: %w", filepath.Base(path), err)
 		}
+		mode = 0o600
 	}
-	if err := safefile.WriteAtomic(path, b); err != nil {
+	if err := safefile.WriteAtomicMode(path, b, mode); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
 }
 
-// MaxFile bounds the size of a checkpoint Load will read (the largest legal model, 64 layers of
-// 65536², would not fit anyway).
-const MaxFile = 8 << 30
-
-// Load reads and validates a checkpoint file. An encrypted file needs its key; with a key, a plain
-// file is refused, since it carries no authentication.
-func Load(path string, key []byte) (Checkpoint, error) {
-	name := filepath.Base(path)
-	f, err := os.Open(path)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, safefile.Cause(err))
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, safefile.Cause(err))
-	}
-	if !st.Mode().IsRegular() {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %s: not a regular file", name)
-	}
-	if st.Size() > MaxFile {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %d bytes, larger than the %d-byte limit", name, st.Size(), int64(MaxFile))
-	}
-	b := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, b); err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, err)
-	}
-	switch enc := IsEncrypted(b); {
-	case enc && key == nil:
-		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, ErrEncrypted)
-	case enc:
-		if b, err = Decrypt(key, b); err != nil {
-			return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, err)
-		}
-	case key != nil:
-		return Checkpoint{}, fmt.Errorf("checkpoint: %s: not encrypted, but a key was given (refusing an unauthenticated file)", name)
-	}
-	c, err := Decode(b)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, err)
-	}
-	return c, nil
-}
-
-// Decode parses and validates safetensors bytes as a dltrain checkpoint. Errors are one line and carry
-// no file name; Load adds it.
-func Decode(b []byte) (Checkpoint, error) {
-	if len(b) < 8 {
-		return Checkpoint{}, fmt.Errorf("%d bytes, too short for a safetensors header", len(b))
-	}
-	hl := binary.LittleEndian.Uint64(b)
-	if hl > maxHeader {
-		return Checkpoint{}, fmt.Errorf("header length %d exceeds the %d-byte limit", hl, maxHeader)
-	}
-	if hl > uint64(len(b)-8) {
-		return Checkpoint{}, fmt.Errorf("header length %d exceeds the file's %d bytes", hl, len(b))
-	}
-	hdr := b[8 : 8+hl]
-	if len(hdr) == 0 || hdr[0] != '{' {
-		return Checkpoint{}, errors.New("header is not a JSON object (does not start with '{')")
-	}
-	if !utf8.Valid(hdr) {
-		return Checkpoint{}, errors.New("header is not valid UTF-8")
-	}
-	if err := checkDuplicateKeys(hdr); err != nil {
-		return Checkpoint{}, err
-	}
-	st, err := safetensors.Deserialize(b)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("invalid safetensors: %v", err)
-	}
-	_, meta, err := safetensors.ReadMetadata(b)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("invalid safetensors: %v", err)
-	}
-	return fromSafetensors(st, meta.Metadata(), b[8+hl:])
-}
-
-// checkDuplicateKeys walks the header's top level and its __metadata__, rejecting repeated keys,
-// which encoding/json would silently collapse.
-func checkDuplicateKeys(hdr []byte) error {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(hdr, &top); err != nil {
-		return fmt.Errorf("header is not valid JSON: %v", err)
-	}
-	for _, obj := range [][]byte{hdr, top["__metadata__"]} {
-		if len(obj) == 0 {
-			continue
-		}
-		dec := json.NewDecoder(bytes.NewReader(obj))
-		if _, err := dec.Token(); err != nil { // {
-			return fmt.Errorf("header is not valid JSON: %v", err)
-		}
-		seen := map[string]bool{}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return fmt.Errorf("header is not valid JSON: %v", err)
-			}
-			k, _ := tok.(string)
-			if seen[k] {
-				return fmt.Errorf("duplicate key %q in header", k)
-			}
-			seen[k] = true
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return fmt.Errorf("header is not valid JSON: %v", err)
-			}
-		}
-	}
-	return nil
-}
-
-func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []byte) (Checkpoint, error) {
+// fromMetadata reads and checks a checkpoint's __metadata__: the format, the configuration, the
+// training position and settings (within the limits train's flags are held to, so that what the
+// writer writes the reader reads, and nothing else), and the tensors' SHA-256. It returns a Model
+// with no tensors yet.
+func fromMetadata(md map[string]string) (Checkpoint, []byte, error) {
 	if md["format"] != Format {
-		return Checkpoint{}, fmt.Errorf("not a dltrain checkpoint (format %q, want %q)", md["format"], Format)
+		if md["producer"] == "dltrain" && md["format"] == "pt" {
+			return Checkpoint{}, nil, fmt.Errorf("a weights-only safetensors export (dltrain export --format safetensors), %w", ErrNotCheckpoint)
+		}
+		return Checkpoint{}, nil, fmt.Errorf("%w (format %q, want %q)", ErrNotCheckpoint, md["format"], Format)
 	}
 	version := md["format_version"]
 	if version != FormatVersion && version != FormatVersion2 {
-		return Checkpoint{}, fmt.Errorf("checkpoint format version %q, this build reads %q and %q", version, FormatVersion, FormatVersion2)
+		return Checkpoint{}, nil, fmt.Errorf("checkpoint format version %q, this build reads %q and %q", version, FormatVersion, FormatVersion2)
 	}
 	sizes, err := model.ParseArch(md["arch"])
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
+		return Checkpoint{}, nil, fmt.Errorf("metadata: %v", err)
 	}
 	act, err := ops.ParseActivation(md["activation"])
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
+		return Checkpoint{}, nil, fmt.Errorf("metadata: %v", err)
 	}
 	loss, err := model.ParseLoss(md["loss"])
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
+		return Checkpoint{}, nil, fmt.Errorf("metadata: %v", err)
 	}
 	cfg := model.Config{Sizes: sizes, Activation: act, Loss: loss}
 	if err := cfg.Validate(); err != nil {
-		return Checkpoint{}, fmt.Errorf("metadata: %v", err)
+		return Checkpoint{}, nil, fmt.Errorf("metadata: %v", err)
 	}
 	if md["norm_mean"] != "0.5" || md["norm_std"] != "0.5" {
-		return Checkpoint{}, fmt.Errorf("metadata: normalization mean %q std %q, this build uses 0.5/0.5", md["norm_mean"], md["norm_std"])
+		return Checkpoint{}, nil, fmt.Errorf("metadata: normalization mean %q std %q, this build uses 0.5/0.5", md["norm_mean"], md["norm_std"])
 	}
 	var ints [5]int64
 	for i, k := range []string{"epoch", "step", "epochs", "batch_size", "epoch_step"} {
 		v, err := strconv.ParseInt(md[k], 10, 64)
-		if err != nil || v < 0 || v > math.MaxInt32*1024 {
-			return Checkpoint{}, fmt.Errorf("metadata: bad %s %q", k, md[k])
+		if err != nil || v < 0 || v > model.MaxSteps {
+			return Checkpoint{}, nil, fmt.Errorf("metadata: bad %s %q", k, md[k])
 		}
 		ints[i] = v
 	}
 	seed, err := strconv.ParseUint(md["seed"], 10, 64)
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("metadata: bad seed %q", md["seed"])
+		return Checkpoint{}, nil, fmt.Errorf("metadata: bad seed %q", md["seed"])
 	}
 	var floats [3]float64
 	for i, k := range []string{"lr", "momentum", "test_accuracy"} {
 		v, err := strconv.ParseFloat(md[k], 64)
 		if err != nil {
-			return Checkpoint{}, fmt.Errorf("metadata: bad %s %q", k, md[k])
+			return Checkpoint{}, nil, fmt.Errorf("metadata: bad %s %q", k, md[k])
 		}
 		floats[i] = v
 	}
@@ -354,69 +252,13 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 	var best model.Best
 	var c Checkpoint
 	if err := getTraining(md, version, &h, &best, &c); err != nil {
-		return Checkpoint{}, err
+		return Checkpoint{}, nil, err
 	}
 	want, err := hex.DecodeString(md["tensors_sha256"])
 	if err != nil || len(want) != sha256.Size {
-		return Checkpoint{}, fmt.Errorf("metadata: bad tensors_sha256 %q", md["tensors_sha256"])
-	}
-	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], want) {
-		return Checkpoint{}, fmt.Errorf("tensor data SHA-256 %x does not match the header's %x: the file is corrupt or was modified", sum[:8], want[:8])
-	}
-
-	// Every expected tensor, with its dtype and shape, and nothing else, checked before anything is
-	// allocated. The library has already checked each tensor's bytes against its shape, so the copy
-	// below allocates exactly the file's tensor bytes.
-	type slot struct {
-		tensorSpec
-		tv safetensors.TensorView
-	}
-	specs := tensorSpecs(cfg, h.Optimizer)
-	slots := make([]slot, 0, len(specs))
-	for _, t := range specs {
-		tv, ok := st.Tensor(t.name)
-		if !ok {
-			return Checkpoint{}, fmt.Errorf("missing tensor %s for architecture %s", t.name, cfg.Arch())
-		}
-		if tv.DType() != safetensors.F32 {
-			return Checkpoint{}, fmt.Errorf("tensor %s has dtype %s, want F32", t.name, tv.DType())
-		}
-		if !equalShape(tv.Shape(), t.shape) {
-			return Checkpoint{}, fmt.Errorf("tensor %s has shape %v, want %v for architecture %s", t.name, tv.Shape(), t.shape, cfg.Arch())
-		}
-		slots = append(slots, slot{t, tv})
-	}
-	if st.Len() != len(slots) {
-		want := map[string]bool{}
-		for _, t := range specs {
-			want[t.name] = true
-		}
-		for _, n := range st.Names() {
-			if !want[n] {
-				return Checkpoint{}, fmt.Errorf("unexpected tensor %q for architecture %s", n, cfg.Arch())
-			}
-		}
+		return Checkpoint{}, nil, fmt.Errorf("metadata: bad tensors_sha256 %q", md["tensors_sha256"])
 	}
 	m := &model.Model{Config: cfg, Epoch: int(ints[0]), Step: int(ints[1]), EpochStep: int(ints[4]), Seed: seed, Best: best}
-	P := cfg.NumParams()
-	// Only the vectors the file holds, so that decoding allocates no more than the file's tensors.
-	m.Params = make([]float32, P)
-	if h.Optimizer.IsAdam() {
-		m.ExpAvg, m.ExpAvgSq = make([]float32, P), make([]float32, P)
-	} else {
-		m.Velocity = make([]float32, P)
-	}
-	for _, s := range slots {
-		raw := s.tv.Data()
-		v := vector(m, s.in)[s.off : s.off+s.n]
-		for i := range v {
-			x := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				return Checkpoint{}, fmt.Errorf("tensor %s holds %v at index %d", s.name, x, i)
-			}
-			v[i] = x
-		}
-	}
 	c.Model, c.Hyper, c.TestAccuracy = m, h, floats[2]
 	c.Keys = maps.Clone(md)
 	for _, k := range []struct {
@@ -428,14 +270,35 @@ func fromSafetensors(st safetensors.SafeTensors, md map[string]string, data []by
 			continue
 		}
 		if err := checkName(k.key, v); err != nil {
-			return Checkpoint{}, fmt.Errorf("metadata: %v", err)
+			return Checkpoint{}, nil, fmt.Errorf("metadata: %v", err)
 		}
 		*k.dst = v
 	}
 	if c.Dataset == DefaultDataset {
 		c.Dataset = ""
 	}
-	return c, nil
+	if err := c.check(); err != nil {
+		return Checkpoint{}, nil, fmt.Errorf("metadata: %v", err)
+	}
+	return c, want, nil
+}
+
+// check holds a checkpoint's settings and position to the limits train's flags are held to: the
+// writer refuses what the reader would reject.
+func (c Checkpoint) check() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	if err := c.Hyper.Validate(); err != nil {
+		return err
+	}
+	if err := model.CheckPosition(c.Epoch, c.Step, c.EpochStep); err != nil {
+		return err
+	}
+	if a := c.TestAccuracy; a != -1 && !(a >= 0 && a <= 1) {
+		return fmt.Errorf("test accuracy %v, want -1 (unknown) or 0..1", a)
+	}
+	return nil
 }
 
 // maxName bounds the length of a name-like metadata value (a data set's name, a version).

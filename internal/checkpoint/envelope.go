@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -66,11 +65,8 @@ func Decrypt(key, env []byte) ([]byte, error) {
 	if len(env) < envHeaderLen+16 {
 		return nil, fmt.Errorf("encrypted file truncated (%d bytes)", len(env))
 	}
-	if env[8] != envVersion {
-		return nil, fmt.Errorf("envelope version %d, this build reads %d", env[8], envVersion)
-	}
-	if env[9] != envAESGCM {
-		return nil, fmt.Errorf("envelope algorithm %d unknown (want 1, AES-256-GCM)", env[9])
+	if err := checkEnvelope(env[:envHeaderLen]); err != nil {
+		return nil, err
 	}
 	gcm, err := newGCM(key)
 	if err != nil {
@@ -78,9 +74,20 @@ func Decrypt(key, env []byte) ([]byte, error) {
 	}
 	plain, err := gcm.Open(nil, env[10:envHeaderLen], env[envHeaderLen:], env[:envHeaderLen])
 	if err != nil {
-		return nil, errors.New("decryption failed: wrong key, or the file was modified")
+		return nil, errAuth
 	}
 	return plain, nil
+}
+
+// checkEnvelope checks the version and algorithm bytes of an envelope header.
+func checkEnvelope(hdr []byte) error {
+	if hdr[8] != envVersion {
+		return fmt.Errorf("envelope version %d, this build reads %d", hdr[8], envVersion)
+	}
+	if hdr[9] != envAESGCM {
+		return fmt.Errorf("envelope algorithm %d unknown (want 1, AES-256-GCM)", hdr[9])
+	}
+	return nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -94,21 +101,26 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(blk)
 }
 
+// maxKeyFile bounds what ReadKeyFile reads: a key file is 32 or 65 bytes.
+const maxKeyFile = 1024
+
 // ReadKeyFile reads a key file: 64 hexadecimal characters (surrounding whitespace allowed) or 32 raw
-// bytes. It refuses files that others can read.
+// bytes. It refuses files that others can read, and anything but a regular file (a named pipe or
+// device is refused at once, without blocking or reading from it).
 func ReadKeyFile(path string) ([]byte, error) {
 	name := filepath.Base(path)
-	st, err := os.Stat(path)
+	f, st, err := safefile.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("key: %s: %w", name, safefile.Cause(err))
 	}
-	if st.Size() > 1024 {
+	defer f.Close()
+	if st.Size() > maxKeyFile {
 		return nil, fmt.Errorf("key: %s: %d bytes, not a key file", name, st.Size())
 	}
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("key: %s: permissions %04o let others read it; chmod 600 it", name, st.Mode().Perm())
 	}
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadAtMost(f, maxKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("key: %s: %w", name, safefile.Cause(err))
 	}

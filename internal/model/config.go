@@ -44,9 +44,28 @@ func ParseLoss(s string) (Loss, error) {
 	return 0, fmt.Errorf("model: unknown loss %q (want ce or mse)", s)
 }
 
-// MaxWidth bounds every layer width, so that a hostile or mistyped configuration cannot ask for an
-// absurd allocation.
-const MaxWidth = 1 << 16
+// The limits every configuration, training run and checkpoint stays within. The training flags are
+// checked against them before any work starts (Config.Validate, Hyper.Validate), the checkpoint
+// writer refuses a file outside them and the reader rejects one (CheckPosition and the same two), so
+// dltrain never writes a file it would then refuse to read.
+const (
+	// MaxWidth bounds every layer width, so that a hostile or mistyped configuration cannot ask for an
+	// absurd allocation.
+	MaxWidth = 1 << 16
+	// MaxHidden bounds the number of hidden layers.
+	MaxHidden = 64
+	// MaxParams bounds the parameter count: 2^28 float32s are 1 GiB per copy (parameters, each
+	// optimizer state), so the largest checkpoint stays far under internal/checkpoint's MaxFile.
+	MaxParams = 1 << 28
+	// MaxEpochs bounds --epochs and the epochs a checkpoint records.
+	MaxEpochs = 1 << 20
+	// MaxBatchSize bounds --batch-size.
+	MaxBatchSize = 1 << 16
+	// MaxSteps bounds the step counters a checkpoint records: 2^53 is exact in a float64 (and so in
+	// any JSON reader), and MaxEpochs epochs of at most 2^32 steps (an IDX file counts at most 2^32
+	// samples) stay below it.
+	MaxSteps = 1 << 53
+)
 
 // Config describes an MLP: Sizes are the layer widths from input to output, e.g. [784 128 10].
 type Config struct {
@@ -84,8 +103,8 @@ func (c Config) Validate() error {
 	if len(c.Sizes) < 2 {
 		return fmt.Errorf("model: need at least 2 layer sizes, have %d", len(c.Sizes))
 	}
-	if len(c.Sizes) > 66 {
-		return fmt.Errorf("model: %d layers, at most 64 hidden layers", len(c.Sizes)-2)
+	if len(c.Sizes) > MaxHidden+2 {
+		return fmt.Errorf("model: %d hidden layers, at most %d", len(c.Sizes)-2, MaxHidden)
 	}
 	if c.Sizes[0] != ops.Input || c.Sizes[len(c.Sizes)-1] != ops.Classes {
 		return fmt.Errorf("model: architecture %s must start at %d and end at %d", c.Arch(), ops.Input, ops.Classes)
@@ -94,6 +113,9 @@ func (c Config) Validate() error {
 		if s < 1 || s > MaxWidth {
 			return fmt.Errorf("model: layer width %d out of range 1..%d", s, MaxWidth)
 		}
+	}
+	if p := c.NumParams(); p > MaxParams {
+		return fmt.Errorf("model: architecture %s has %d parameters, more than the %d (2^28) a checkpoint may hold", c.Arch(), p, MaxParams)
 	}
 	if !c.Activation.Hidden() {
 		return fmt.Errorf("model: bad activation %v", c.Activation)
@@ -146,4 +168,18 @@ func (c Config) Layout() (wOff, bOff []int, total int) {
 func (c Config) NumParams() int {
 	_, _, n := c.Layout()
 	return n
+}
+
+// CheckPosition checks a training position (epochs completed, optimizer steps taken, steps into the
+// current epoch) against the limits a checkpoint may record.
+func CheckPosition(epoch, step, epochStep int) error {
+	switch {
+	case epoch < 0 || epoch > MaxEpochs:
+		return fmt.Errorf("model: epoch %d out of range 0..%d", epoch, MaxEpochs)
+	case step < 0 || step > MaxSteps:
+		return fmt.Errorf("model: step %d out of range 0..%d", step, int64(MaxSteps))
+	case epochStep < 0 || epochStep > step:
+		return fmt.Errorf("model: epoch step %d out of range 0..%d (the steps taken)", epochStep, step)
+	}
+	return nil
 }

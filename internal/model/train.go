@@ -42,13 +42,14 @@ type Hyper struct {
 	Adversarial Adversarial
 }
 
-// Validate checks the settings on their own (Check adds what depends on the model and data).
+// Validate checks the settings on their own, against the limits a checkpoint may record
+// (MaxEpochs, MaxBatchSize); Check adds what depends on the model and data.
 func (h Hyper) Validate() error {
 	switch {
-	case h.Epochs < 1:
-		return fmt.Errorf("model: epochs %d, want ≥ 1", h.Epochs)
-	case h.BatchSize < 1 || h.BatchSize > 1<<16:
-		return fmt.Errorf("model: batch size %d, want 1..65536", h.BatchSize)
+	case h.Epochs < 1 || h.Epochs > MaxEpochs:
+		return fmt.Errorf("model: epochs %d, want 1..%d", h.Epochs, MaxEpochs)
+	case h.BatchSize < 1 || h.BatchSize > MaxBatchSize:
+		return fmt.Errorf("model: batch size %d, want 1..%d", h.BatchSize, MaxBatchSize)
 	case !(h.LR > 0) || !finite32(h.LR):
 		return fmt.Errorf("model: learning rate %v, want > 0", h.LR)
 	case !(h.Momentum >= 0 && h.Momentum < 1):

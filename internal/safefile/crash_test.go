@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestKillDuringWrite: a process killed with SIGKILL in the middle of WriteAtomic (after writing and
@@ -51,7 +52,7 @@ func TestKillDuringWrite(t *testing.T) {
 	if len(temps) != 1 {
 		t.Fatalf("directory holds %v; want the file and the dead write's one temp file", ents)
 	}
-	removed := RemoveStaleTemps(path)
+	removed := RemoveStaleTemps(dir, func(b string) bool { return b == "model.bin" }, time.Now())
 	if len(removed) != 1 || filepath.Base(removed[0]) != temps[0] {
 		t.Fatalf("RemoveStaleTemps(%s) = %v, want [%s]", path, removed, temps[0])
 	}
