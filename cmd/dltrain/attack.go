@@ -55,8 +55,9 @@ func NewCmdAttack(f *Factory, runF func(*AttackOptions) error) *cobra.Command {
 		Use:   "attack MODEL",
 		Short: "Attack a checkpoint with FGSM or PGD and report its robust accuracy",
 		Long: `Attack a checkpoint on the test images of its data set (the first -n of them; --dataset as
-for eval) and report its clean accuracy, its robust accuracy (images classified correctly both as they are and after the attack),
-per class, and the mean L-infinity and L2 norms of the perturbations.
+for eval) and report its clean accuracy, its robust accuracy (images classified correctly both as
+they are and after the attack), per class, and the mean L-infinity and L2 norms of the
+perturbations.
 
 The attacks work in raw pixel units (0..1) in the L-infinity ball of radius --eps around each image,
 and adversarial images are clamped to [0, 1]; the model's normalization is differentiated through,
