@@ -115,7 +115,7 @@ func (o *OptimOptions) checkCombinations(h model.Hyper, set func(string) bool) e
 		{"momentum", !h.Optimizer.IsAdam(), "--optimizer sgd or nesterov (Adam's momentum is --beta1)"},
 		{"beta1", h.Optimizer.IsAdam(), "--optimizer adam or adamw"},
 		{"beta2", h.Optimizer.IsAdam(), "--optimizer adam or adamw"},
-		{"eps", h.Optimizer.IsAdam(), "--optimizer adam or adamw"},
+		{"eps", h.Optimizer.IsAdam(), "--optimizer adam or adamw (an adversarial radius is --adv-eps)"},
 		{"lr-decay", h.Schedule.Kind == schedule.Exp, "--lr-schedule exp"},
 		{"lr-step", h.Schedule.Kind == schedule.Step, "--lr-schedule step"},
 		{"lr-gamma", h.Schedule.Kind == schedule.Step, "--lr-schedule step"},
@@ -248,6 +248,9 @@ func describe(h model.Hyper) string {
 	}
 	if !h.Freeze.Empty() {
 		s += ", frozen " + h.Freeze.String()
+	}
+	if h.Adversarial.On() {
+		s += ", adversarial " + h.Adversarial.String()
 	}
 	return s
 }
