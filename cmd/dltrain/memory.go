@@ -26,7 +26,7 @@ func checkMemory(cfg model.Config, h model.Hyper, device string, limit int64) er
 	est := model.EstimateMemory(cfg, h, 1000, mnistBytes)
 	total := est.Total()
 	if device != "cpu" {
-		total = est.Host + est.Save + est.Data
+		total = est.Host + est.Save + est.Data + est.Attack // the attack's buffers are mostly the host's
 	}
 	what := "available"
 	if limit == 0 {
@@ -39,7 +39,7 @@ func checkMemory(cfg model.Config, h model.Hyper, device string, limit int64) er
 	}
 	return &exitErr{code: exitUsage,
 		err: fmt.Errorf("train: %s at batch %d needs about %s of memory (parameters and gradients %s, optimizer state %s, activations %s, host copies and saving %s, data %s), more than the %s %s",
-			cfg.Arch(), h.BatchSize, gb(total), gb(est.Params+est.Grads), gb(est.State), gb(est.Activations), gb(est.Host+est.Save), gb(est.Data), gb(limit), what),
+			cfg.Arch(), h.BatchSize, gb(total), gb(est.Params+est.Grads), gb(est.State), gb(est.Activations+est.Attack), gb(est.Host+est.Save), gb(est.Data), gb(limit), what),
 		hint: "use a smaller --batch-size or --hidden (or --memory-limit if this estimate is wrong for your machine)"}
 }
 

@@ -47,7 +47,7 @@ func (d *display) epoch(r model.EpochResult, epochs int) {
 	if d.quiet {
 		return
 	}
-	val, lr := "", ""
+	val, lr, robust := "", "", ""
 	if r.Validated {
 		val = fmt.Sprintf("  val loss %.4f acc %.2f%%", r.ValLoss, 100*r.ValAccuracy)
 		if r.Best {
@@ -57,6 +57,9 @@ func (d *display) epoch(r model.EpochResult, epochs int) {
 	if d.showLR {
 		lr = fmt.Sprintf("  lr %.3g", r.LR)
 	}
-	fmt.Fprintf(d.w, "epoch %d/%d  train loss %.4f acc %.2f%%%s  test loss %.4f acc %.2f%%%s  %.2fs  %.0f samples/s\n",
-		r.Epoch, epochs, r.TrainLoss, 100*r.TrainAccuracy, val, r.TestLoss, 100*r.TestAccuracy, lr, r.Seconds, r.SamplesPerSecond)
+	if r.RobustAccuracy != nil {
+		robust = fmt.Sprintf("  robust acc %.2f%%", 100**r.RobustAccuracy)
+	}
+	fmt.Fprintf(d.w, "epoch %d/%d  train loss %.4f acc %.2f%%%s  test loss %.4f acc %.2f%%%s%s  %.2fs  %.0f samples/s\n",
+		r.Epoch, epochs, r.TrainLoss, 100*r.TrainAccuracy, val, r.TestLoss, 100*r.TestAccuracy, robust, lr, r.Seconds, r.SamplesPerSecond)
 }

@@ -54,6 +54,8 @@ type TrainOptions struct {
 	OptimOptions
 	// AugmentOptions are the augmentation flags (augmentopt.go).
 	AugmentOptions
+	// AdvOptions are the adversarial training and robust evaluation flags (trainadv.go).
+	AdvOptions
 
 	// record is what the checkpoints note about the weights' origin (set by setup).
 	record      checkpoint.Meta
@@ -115,10 +117,19 @@ newest of them (never another file, nor the one resumed from). The first SIGINT 
 the current step, saves --out, prints the command that resumes the run and exits 130 or 143; a
 second one more than a second later exits at once, leaving the last complete checkpoint as it was.
 
+--adversarial fgsm|pgd trains on attacked batches: each batch is attacked with the current weights
+in the L-infinity ball of radius --adv-eps (pixel units) and the net trains on the attacked images
+(the first --adv-ratio of each shuffled batch; the rest stay clean). fgsm is FGSM from a random
+start with step 1.25*eps (Wong et al. 2020, "fast is better than free"); pgd is PGD-k from a random
+start, k = --adv-steps, step 2.5*eps/k (Madry et al. 2018); --adv-step-size overrides the step.
+train_loss and train_accuracy are then those of the attacked batches. --robust-eval N measures
+the robust accuracy under PGD-10 (step eps/4, no random start, eps = --robust-eps, by default the
+adversarial radius or --adv-eps) on the first N test images after every epoch.
+
 --metrics FILE writes one JSON object per epoch, with the keys epoch, train_loss, train_accuracy,
 test_loss, test_accuracy (fractions in 0..1), seconds, samples_per_second and lr, plus val_loss and
-val_accuracy with --val-split. If it (or a periodic checkpoint) cannot be written, training goes on,
---out is saved, and the command exits 1.
+val_accuracy with --val-split and robust_accuracy with --robust-eval. If it (or a periodic
+checkpoint) cannot be written, training goes on, --out is saved, and the command exits 1.
 
 No output may be an input, the key, a data file or another output, and two runs may not write the
 same output: these are refused before any work. A configuration estimated to need more memory than
@@ -151,6 +162,9 @@ is available (or than --memory-limit) is refused too.`,
 
   # 784-800-10 on elastic deformations with a cosine schedule (the README's recipe)
   dltrain train --hidden 800 --augment elastic --lr-schedule cosine --epochs 50
+
+  # adversarial training with PGD-7 at eps 0.1, robust accuracy on 1000 test images every epoch
+  dltrain train --adversarial pgd --adv-eps 0.1 --robust-eval 1000 -o robust.bin
 
   # an encrypted checkpoint
   dltrain keygen -o my.key && dltrain train --key-file my.key`,
@@ -185,6 +199,7 @@ is available (or than --memory-limit) is refused too.`,
 	fl.IntVar(&opts.Keep, "keep", 3, "keep the K newest periodic checkpoints (0: keep all)")
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	bindOptimFlags(fl, &opts.OptimOptions)
+	bindAdvFlags(fl, &opts.AdvOptions)
 	fl.StringVar(&opts.MemoryLimit, "memory-limit", "", "refuse configurations estimated to need more memory than this, e.g. 8GiB (default: what is available)")
 	bindAugmentFlags(fl, &opts.AugmentOptions, "none", "deform the training images")
 	return cmd
@@ -201,6 +216,9 @@ func (opts *TrainOptions) setup(key []byte, fits func(model.Config, model.Hyper)
 	hyper := model.Hyper{Epochs: opts.Epochs, BatchSize: opts.BatchSize, LR: opts.LR, Momentum: opts.Momentum}
 	if opts.Resume == "" {
 		if err := opts.optimHyper(&hyper, set); err != nil {
+			return nil, hyper, err
+		}
+		if err := opts.advHyper(&hyper, set); err != nil {
 			return nil, hyper, err
 		}
 		var err error
@@ -285,6 +303,9 @@ func (opts *TrainOptions) setup(key []byte, fits func(model.Config, model.Hyper)
 		h.BatchSize = opts.BatchSize
 	}
 	if err := opts.resumeHyper(&h, opts.Resume, set); err != nil {
+		return nil, hyper, err
+	}
+	if err := opts.resumeAdv(set); err != nil {
 		return nil, hyper, err
 	}
 	if err := opts.resumeAugment(&h, opts.Resume, set); err != nil {
@@ -429,6 +450,14 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
+	set := opts.Set
+	if set == nil {
+		set = func(string) bool { return false }
+	}
+	robust, err := opts.robustEval(hyper, set)
+	if err != nil {
+		return err
+	}
 	ds, err := lookupDataset(opts.Dataset) // the checkpoint's own with --resume
 	if err != nil {
 		return err
@@ -495,7 +524,7 @@ func trainRun(opts *TrainOptions) error {
 	defer sig.stop()
 
 	disp := &display{w: errw, quiet: opts.Quiet, showLR: hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0}
-	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper}
+	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper, Robust: robust}
 	if !opts.Quiet && io.ErrIsTerminal {
 		tr.OnProgress = disp.progress
 	}

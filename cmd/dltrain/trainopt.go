@@ -116,7 +116,7 @@ func (o *OptimOptions) checkCombinations(h model.Hyper, set func(string) bool) e
 		{"momentum", !h.Optimizer.IsAdam(), "--optimizer sgd or nesterov (Adam's momentum is --beta1)"},
 		{"beta1", h.Optimizer.IsAdam(), "--optimizer adam or adamw"},
 		{"beta2", h.Optimizer.IsAdam(), "--optimizer adam or adamw"},
-		{"eps", h.Optimizer.IsAdam(), "--optimizer adam or adamw"},
+		{"eps", h.Optimizer.IsAdam(), "--optimizer adam or adamw (an adversarial radius is --adv-eps)"},
 		{"lr-decay", h.Schedule.Kind == schedule.Exp, "--lr-schedule exp"},
 		{"lr-step", h.Schedule.Kind == schedule.Step, "--lr-schedule step"},
 		{"lr-gamma", h.Schedule.Kind == schedule.Step, "--lr-schedule step"},
@@ -252,6 +252,9 @@ func describe(h model.Hyper) string {
 	}
 	if h.Augment.Mode != augment.None {
 		s += ", augment " + describeAugment(h.Augment)
+	}
+	if h.Adversarial.On() {
+		s += ", adversarial " + h.Adversarial.String()
 	}
 	return s
 }

@@ -55,12 +55,14 @@ func vector(m *model.Model, in int) []float32 {
 // needsV2 reports whether h uses anything a version 1 checkpoint cannot record.
 func needsV2(h model.Hyper) bool {
 	return h.Optimizer != model.SGD || h.WeightDecay != 0 || h.Schedule != (schedule.Params{}) ||
-		h.ValSplit != 0 || !h.Freeze.Empty() || h.Augment.Mode != augment.None // version 3 (augment.go) includes 2
+		h.ValSplit != 0 || !h.Freeze.Empty() || h.Adversarial.On() ||
+		h.Augment.Mode != augment.None // version 3 (augment.go) includes 2
 }
 
 // v2Keys are the metadata keys only a version 2 checkpoint may hold.
 var v2Keys = []string{"optimizer", "weight_decay", "beta1", "beta2", "eps", "lr_schedule", "warmup", "lr_min",
-	"lr_decay", "lr_step", "lr_gamma", "val_split", "patience", "best_epoch", "best_val_accuracy", "best_val_loss", "freeze"}
+	"lr_decay", "lr_step", "lr_gamma", "val_split", "patience", "best_epoch", "best_val_accuracy", "best_val_loss", "freeze",
+	"adversarial", "adv_eps", "adv_steps", "adv_step_size", "adv_ratio"}
 
 func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
@@ -98,6 +100,7 @@ func putTraining(meta map[string]string, c Checkpoint) string {
 		meta["best_val_accuracy"], meta["best_val_loss"] = ftoa(b.Accuracy), ftoa(b.Loss)
 	}
 	meta["freeze"] = h.Freeze.String()
+	putAdversarial(meta, h.Adversarial)
 	return FormatVersion2
 }
 
@@ -164,5 +167,6 @@ func getTraining(md map[string]string, version string, h *model.Hyper, best *mod
 	if h.Freeze, err = model.ParseLayerSet(md["freeze"]); err != nil {
 		return fmt.Errorf("metadata: %v", err)
 	}
-	return nil
+	h.Adversarial, err = getAdversarial(md)
+	return err
 }

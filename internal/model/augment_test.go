@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/dltrain/dltrain/internal/attack"
 	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/checkpoint"
 	"github.com/dltrain/dltrain/internal/cpu"
@@ -192,5 +193,54 @@ func TestAugmentHyperValidate(t *testing.T) {
 	h.Augment = augment.Params{Mode: augment.Elastic, Sigma: 6}
 	if err := h.Validate(); err == nil {
 		t.Fatal("Validate accepted elastic with α 0")
+	}
+}
+
+// TestAugmentWithAdversarial: adversarial training deforms its batches too (its pixels come from the
+// host, not through Gather): with --augment elastic the weights differ from adversarial training
+// alone, and a run interrupted mid-epoch 2, saved, loaded and resumed gives the same bytes as one
+// that was not.
+func TestAugmentWithAdversarial(t *testing.T) {
+	train, test := subset(t)
+	cfg := model.NewConfig([]int{32}, ops.ReLU, model.CrossEntropy)
+	h := model.Hyper{Epochs: 2, BatchSize: 100, LR: 0.05, Momentum: 0.9, Augment: augment.Default(augment.Elastic),
+		Adversarial: model.Adversarial{Method: attack.FGSM, Eps: 0.1, Steps: 1, Ratio: 0.5}}
+	run := func(h model.Hyper, stopAt int) []byte {
+		m, _ := model.New(cfg, 3)
+		if stopAt > 0 {
+			ctx, cancel := context.WithCancel(context.Background())
+			tr := &model.Trainer{Backend: &cpu.Backend{}, Model: m, Hyper: h, ProgressEvery: 1,
+				OnProgress: func(p model.Progress) {
+					if p.Epoch == 2 && p.Done >= stopAt {
+						cancel()
+					}
+				}}
+			if err := tr.Run(ctx, train, test); err != context.Canceled {
+				t.Fatalf("interrupted run: %v", err)
+			}
+			ck, err := checkpoint.Decode(encode(t, m, h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ck.Hyper != h {
+				t.Fatalf("the checkpoint holds %+v, want %+v", ck.Hyper, h)
+			}
+			m = ck.Model
+		}
+		if err := (&model.Trainer{Backend: &cpu.Backend{}, Model: m, Hyper: h}).Run(context.Background(), train, test); err != nil {
+			t.Fatal(err)
+		}
+		return encode(t, m, h)
+	}
+	straight := run(h, 0)
+	if !bytes.Equal(run(h, 1100), straight) {
+		t.Fatal("adversarial training on elastic deformations, interrupted and resumed, differs from the uninterrupted run")
+	}
+	alone := h
+	alone.Augment = augment.Params{}
+	a, _ := checkpoint.Decode(run(alone, 0))
+	b, _ := checkpoint.Decode(straight)
+	if bytes.Equal(checkpoint.F32Bytes(a.Params), checkpoint.F32Bytes(b.Params)) {
+		t.Fatal("adversarial training gave the same weights with and without augmentation")
 	}
 }

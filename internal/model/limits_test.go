@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dltrain/dltrain/internal/attack"
 	"github.com/dltrain/dltrain/internal/cpu"
+	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/model"
 	"github.com/dltrain/dltrain/internal/ops"
 )
@@ -75,6 +77,20 @@ func TestEstimateMemory(t *testing.T) {
 		S := int64(h.OptimizerStates())
 		if P := int64(4 * cfg.NumParams()); m.Host != (1+S)*P || m.Save != 3*(1+S)*P {
 			t.Errorf("EstimateMemory(%s, %v): host %d, save %d; want %d and %d", cfg.Arch(), c.opt, m.Host, m.Save, (1+S)*P, 3*(1+S)*P)
+		}
+		// Adversarial training adds the input gradient on the backend (and its two loss statistics),
+		// allocated by the first input gradient pass, and host buffers the estimate counts beside it.
+		B := max(c.batch, c.eval)
+		before := be.floats
+		set := &mnist.Set{Images: make([]uint8, B*ops.Input), Labels: make([]uint8, B), N: B}
+		d, _ := be.Resident(set)
+		if err := net.InputGradient(make([]float32, B*ops.Input), nil, make([]float32, B*ops.Input), d, 0, B); err != nil {
+			t.Fatal(err)
+		}
+		h.Adversarial = model.Adversarial{Method: attack.PGD, Eps: 0.1, Steps: 3, Ratio: 1}
+		adv := model.EstimateMemory(cfg, h, c.eval, 0)
+		if got, want := 4*(be.floats-before-2), int64(4*B*ops.Input); got != want || m.Attack != 0 || adv.Attack != 4*int64(ops.Input*(2*B+4*c.batch)) || adv.Total() != m.Total()+adv.Attack {
+			t.Errorf("EstimateMemory(%s, batch %d) with adversarial training: attack %d of %d, the input gradient allocated %d bytes, want %d", cfg.Arch(), c.batch, adv.Attack, adv.Total(), got, want)
 		}
 	}
 }

@@ -34,11 +34,15 @@ type Memory struct {
 	Host        int64 // the Model's host copies of the parameters and optimizer state
 	Save        int64 // what encoding a checkpoint allocates on top (tensor bytes, the file's bytes twice)
 	Data        int64 // the data set as the backend holds it
+	// Attack is adversarial training's buffers: the input gradient on the backend and the host's
+	// normalized pixels (B each, B as for Activations), the batch's clean and attacked pixels and the
+	// attack's gradient and iterate (batch rows each). 0 without adversarial training.
+	Attack int64
 }
 
 // Total is the sum of the parts.
 func (m Memory) Total() int64 {
-	return m.Params + m.Grads + m.State + m.Activations + m.Host + m.Save + m.Data
+	return m.Params + m.Grads + m.State + m.Activations + m.Host + m.Save + m.Data + m.Attack
 }
 
 // EstimateMemory estimates the peak memory of training cfg with h on a data set of dataBytes (images
@@ -49,6 +53,7 @@ func (m Memory) Total() int64 {
 //	activations and their gradients  B × (2·Σ sizes − inputs)    (B = max(batch, evalRows))
 //	host copies                      P × (1 + S)
 //	saving a checkpoint              3 × P × (1 + S)             (tensor bytes, then the file twice)
+//	adversarial training             784 × (2·B + 4·batch)       (input gradient, pixels, attack)
 //
 // The data set adds its own bytes plus an int32 order and a label per sample, and the partial sums
 // and small buffers of the backend (the loss statistics, the optimizer's scalars) are left out. Widths and counts are bounded (Validate), so
@@ -67,7 +72,12 @@ func EstimateMemory(cfg Config, h Hyper, evalRows int, dataBytes int64) Memory {
 		}
 	}
 	samples := dataBytes / (ops.Input + 1)
+	var attack int64
+	if h.Adversarial.On() {
+		attack = f32 * ops.Input * (2*B + 4*int64(h.BatchSize))
+	}
 	return Memory{
+		Attack:      attack,
 		Params:      f32 * P,
 		Grads:       f32 * P,
 		State:       f32 * P * Sb,

@@ -26,6 +26,12 @@ type Net struct {
 	stats                   ops.Tensor   // (2): loss sum, correct count
 	statsHost               []float32    // (2): where Stats reads them to
 
+	// The pixel input of the attacks (pixels.go), allocated on first use: dx is the input gradient
+	// (MaxB, 784), xstats the loss stats of the attack's passes (kept apart from training's), and
+	// xHost the host's normalized pixels (MaxB·784).
+	dx, xstats ops.Tensor
+	xHost      []float32
+
 	// The optimizer: hyper holds its scalars (ops.Hyper* layout) and hyperHost what was last written
 	// there; hyperLR and hyperAdam are views of the values that change per step. segs are the runs of
 	// consecutive trainable layers, each updated by one op; lowest is the first trainable layer, below
@@ -220,8 +226,13 @@ func (n *Net) Store(m *Model) error {
 // Forward gathers batch rows start..start+B-1 of d and runs every layer; the logits end in
 // acts[last] (B, 10).
 func (n *Net) Forward(d ops.Data, start, B int) {
+	n.be.Gather(n.acts[0], d, start, B)
+	n.forwardLayers(B)
+}
+
+// forwardLayers runs every layer on the input already in acts[0] (B, 784).
+func (n *Net) forwardLayers(B int) {
 	be, cfg := n.be, n.Config
-	be.Gather(n.acts[0], d, start, B)
 	L := cfg.Layers()
 	for l := range L {
 		C, OC := cfg.Sizes[l], cfg.Sizes[l+1]
@@ -235,13 +246,16 @@ func (n *Net) Forward(d ops.Data, start, B int) {
 
 // Loss runs the loss op on the logits of the last Forward: it writes dlogits and adds the batch's loss
 // sum and correct count to the running stats.
-func (n *Net) Loss(d ops.Data, start, B int) {
+func (n *Net) Loss(d ops.Data, start, B int) { n.loss(n.stats, d, start, B) }
+
+// loss runs the loss op, adding into stats.
+func (n *Net) loss(stats ops.Tensor, d ops.Data, start, B int) {
 	L := n.Config.Layers()
 	switch n.Config.Loss {
 	case CrossEntropy:
-		n.be.CrossEntropy(n.dacts[L], n.stats, n.acts[L], d, start, B, ops.Classes)
+		n.be.CrossEntropy(n.dacts[L], stats, n.acts[L], d, start, B, ops.Classes)
 	case MSE:
-		n.be.MSE(n.dacts[L], n.stats, n.acts[L], d, start, B, ops.Classes)
+		n.be.MSE(n.dacts[L], stats, n.acts[L], d, start, B, ops.Classes)
 	}
 }
 
@@ -250,17 +264,21 @@ func (n *Net) Loss(d ops.Data, start, B int) {
 // gradient at all is needed below a frozen bottom (fine-tuning with fc1 frozen skips fc1's two GEMMs).
 // Frozen layers above a trainable one still pass the gradient down (their own weight gradients are
 // computed with it, and left unused).
-func (n *Net) Backward(B int) {
+func (n *Net) Backward(B int) { n.backward(B, n.lowest, nil) }
+
+// backward propagates dlogits down to layer lowest, whose input gradient goes to dinp0 (nil: not
+// computed).
+func (n *Net) backward(B, lowest int, dinp0 ops.Tensor) {
 	be, cfg := n.be, n.Config
-	for l := cfg.Layers() - 1; l >= n.lowest; l-- {
+	for l := cfg.Layers() - 1; l >= lowest; l-- {
 		C, OC := cfg.Sizes[l], cfg.Sizes[l+1]
 		if l < cfg.Layers()-1 {
 			// dacts[l+1] holds ∂loss/∂(activation output); turn it into ∂loss/∂(pre-activation).
 			be.ActivationBackward(n.dacts[l+1], n.dacts[l+1], n.acts[l+1], cfg.Activation, B*OC)
 		}
 		dinp := n.dacts[l]
-		if l == n.lowest {
-			dinp = nil
+		if l == lowest {
+			dinp = dinp0
 		}
 		be.MatmulBackward(dinp, n.dw[l], n.db[l], n.dacts[l+1], n.acts[l], n.w[l], B, C, OC)
 	}

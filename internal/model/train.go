@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/dltrain/dltrain/internal/attack"
 	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/ops"
@@ -38,6 +39,9 @@ type Hyper struct {
 	Patience int
 	// Freeze names the layers whose parameters and optimizer state stay as they are.
 	Freeze LayerSet
+	// Adversarial trains on attacked batches (adversarial.go); its zero value is none.
+	Adversarial Adversarial
+
 	// Augment deforms the training images on the fly (internal/augment): each image of each epoch
 	// gets a fresh deformation keyed by (the model's seed, the epoch from 1, the image's index in the
 	// training set, after ValSplit), so a resumed run deforms exactly as an uninterrupted one. The
@@ -80,7 +84,7 @@ func (h Hyper) Validate() error {
 	if err := h.Augment.Validate(); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
-	return nil
+	return h.Adversarial.Validate()
 }
 
 // Check validates the settings against a model configuration and a training set of n images.
@@ -140,6 +144,9 @@ type EpochResult struct {
 	Validated   bool    `json:"-"`
 	// Best marks the best validation epoch so far (Model.Best now points at it).
 	Best bool `json:"-"`
+	// RobustAccuracy is the test images' robust accuracy under Trainer.Robust's attack, when asked
+	// (nil otherwise, and the key is left out).
+	RobustAccuracy *float64 `json:"robust_accuracy,omitempty"`
 }
 
 // MarshalJSON writes the metrics line, leaving out the validation keys when there is no validation.
@@ -187,6 +194,8 @@ type Trainer struct {
 	// StoppedEarly is set when Run stopped before Hyper.Epochs because the validation accuracy had
 	// not improved for Hyper.Patience epochs; Model.Best holds the best epoch.
 	StoppedEarly bool
+	// Robust, when its N is not 0, measures robust accuracy on the test set after every epoch.
+	Robust RobustEval
 }
 
 // shuffleStream separates the shuffle RNG from the initialization RNG of the same seed.
@@ -269,6 +278,19 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 	order := make([]int32, 0, train.N)
 	steps := (train.N + h.BatchSize - 1) / h.BatchSize
 	r := newReplayer(t, net, dtrain)
+	var adv *advTrainer
+	if h.Adversarial.On() {
+		// Adversarial batches come in as pixels from the host, which a recorded step cannot replay.
+		r.g = nil
+		if adv, err = newAdvTrainer(net, dtrain, train, h, m.Seed); err != nil {
+			return err
+		}
+	}
+	if t.Robust.N > 0 {
+		if err := t.Robust.Attack.Validate(); err != nil {
+			return fmt.Errorf("model: robust accuracy: %w", err)
+		}
+	}
 	for m.Epoch < h.Epochs {
 		epoch := m.Epoch + 1
 		first := m.EpochStep // > 0 when resuming mid-epoch
@@ -291,7 +313,12 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 			B := min(h.BatchSize, train.N-start)
 			lr = h.Schedule.LR(h.LR, (epoch-1)*steps+s, steps, h.Epochs)
 			net.SetStep(lr, m.Step+1)
-			if err := r.step(start, B); err != nil {
+			if adv != nil {
+				err = adv.step(order, epoch, start, B)
+			} else {
+				err = r.step(start, B)
+			}
+			if err != nil {
 				return err
 			}
 			m.Step++
@@ -344,6 +371,14 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 			return err
 		}
 		res.TestLoss, res.TestAccuracy = ev.Loss, ev.Accuracy
+		if n := min(t.Robust.N, test.N); n > 0 {
+			first := &mnist.Set{Images: test.Images[:n*mnist.Pixels], Labels: test.Labels[:n], N: n}
+			rep, err := net.Robust(dtest, first, t.Robust.Attack, attack.Options{})
+			if err != nil {
+				return err
+			}
+			res.RobustAccuracy = &rep.Robust
+		}
 		if t.OnEpoch != nil {
 			if err := t.OnEpoch(res); err != nil {
 				return err
