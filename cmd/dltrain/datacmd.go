@@ -1,6 +1,7 @@
-// datacmd.go is 'dltrain data' and its one verb, 'data sample': test images of a data set written as
-// PNG files, with their class in the file names, to try 'dltrain predict' on. It never overwrites a
-// file. It does not fetch data ('make data' does) and does not convert whole sets.
+// datacmd.go is 'dltrain data' and its verb 'data sample': test images of a data set written as PNG
+// files, with their class in the file names, to try 'dltrain predict' on. It never overwrites a file.
+// It does not fetch data ('make data' does) and does not convert whole sets. The other verb, 'data
+// preview' (augmentation), is in datapreview.go.
 
 package main
 
@@ -25,11 +26,13 @@ import (
 func NewCmdData(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "data",
-		Short: "Work with the data sets: write sample images",
+		Short: "Work with the data sets: write sample images, preview augmentation",
 		Long: `Work with the data sets (mnist, fashion-mnist, idx). 'dltrain data sample' writes test images as
-PNG files to try 'dltrain predict' on. The data itself comes from 'make data' (see 'dltrain --help').`,
-		Example: `  dltrain data sample -n 10 -o digits/`,
-		Args:    cobra.ArbitraryArgs,
+PNG files to try 'dltrain predict' on; 'dltrain data preview' draws training images beside the
+deformations --augment gives them. The data itself comes from 'make data' (see 'dltrain --help').`,
+		Example: `  dltrain data sample -n 10 -o digits/
+  dltrain data preview --augment elastic -n 64 -o grid.png`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return &exitErr{code: exitUsage, err: fmt.Errorf("unknown command %q for 'dltrain data'", args[0]), hint: "see 'dltrain data --help'"}
@@ -37,7 +40,7 @@ PNG files to try 'dltrain predict' on. The data itself comes from 'make data' (s
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(NewCmdDataSample(f, nil))
+	cmd.AddCommand(NewCmdDataSample(f, nil), NewCmdDataPreview(f, nil))
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/checkpoint"
 	"github.com/dltrain/dltrain/internal/model"
 	"github.com/dltrain/dltrain/internal/schedule"
@@ -248,6 +249,9 @@ func describe(h model.Hyper) string {
 	}
 	if !h.Freeze.Empty() {
 		s += ", frozen " + h.Freeze.String()
+	}
+	if h.Augment.Mode != augment.None {
+		s += ", augment " + describeAugment(h.Augment)
 	}
 	if h.Adversarial.On() {
 		s += ", adversarial " + h.Adversarial.String()

@@ -137,7 +137,7 @@ func Encode(c Checkpoint) ([]byte, error) {
 		"momentum":       ftoa(c.Hyper.Momentum),
 		"test_accuracy":  strconv.FormatFloat(c.TestAccuracy, 'g', -1, 64),
 	}
-	meta["format_version"] = putTraining(meta, c)
+	meta["format_version"] = putAugment(meta, c.Hyper, putTraining(meta, c))
 	if ds := c.DatasetName(); ds != DefaultDataset {
 		if err := checkName("dataset", ds); err != nil {
 			return nil, fmt.Errorf("checkpoint: %v", err)
@@ -206,8 +206,8 @@ func fromMetadata(md map[string]string) (Checkpoint, []byte, error) {
 		return Checkpoint{}, nil, fmt.Errorf("%w (format %q, want %q)", ErrNotCheckpoint, md["format"], Format)
 	}
 	version := md["format_version"]
-	if version != FormatVersion && version != FormatVersion2 {
-		return Checkpoint{}, nil, fmt.Errorf("checkpoint format version %q, this build reads %q and %q", version, FormatVersion, FormatVersion2)
+	if version != FormatVersion && version != FormatVersion2 && version != FormatVersion3 {
+		return Checkpoint{}, nil, fmt.Errorf("checkpoint format version %q, this build reads %q, %q and %q", version, FormatVersion, FormatVersion2, FormatVersion3)
 	}
 	sizes, err := model.ParseArch(md["arch"])
 	if err != nil {
@@ -252,6 +252,9 @@ func fromMetadata(md map[string]string) (Checkpoint, []byte, error) {
 	var best model.Best
 	var c Checkpoint
 	if err := getTraining(md, version, &h, &best, &c); err != nil {
+		return Checkpoint{}, nil, err
+	}
+	if err := getAugment(md, version, &h); err != nil {
 		return Checkpoint{}, nil, err
 	}
 	want, err := hex.DecodeString(md["tensors_sha256"])

@@ -17,6 +17,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/model"
 	"github.com/dltrain/dltrain/internal/schedule"
 )
@@ -54,7 +55,8 @@ func vector(m *model.Model, in int) []float32 {
 // needsV2 reports whether h uses anything a version 1 checkpoint cannot record.
 func needsV2(h model.Hyper) bool {
 	return h.Optimizer != model.SGD || h.WeightDecay != 0 || h.Schedule != (schedule.Params{}) ||
-		h.ValSplit != 0 || !h.Freeze.Empty() || h.Adversarial.On()
+		h.ValSplit != 0 || !h.Freeze.Empty() || h.Adversarial.On() ||
+		h.Augment.Mode != augment.None // version 3 (augment.go) includes 2
 }
 
 // v2Keys are the metadata keys only a version 2 checkpoint may hold.
@@ -114,7 +116,7 @@ func getTraining(md map[string]string, version string, h *model.Hyper, best *mod
 	}
 	c.InitFrom = md["init_from"]
 	if version == FormatVersion {
-		for _, k := range v2Keys {
+		for _, k := range append(v2Keys, augmentKeys...) {
 			if _, ok := md[k]; ok {
 				return fmt.Errorf("metadata: %s in a format version %s checkpoint (it needs version %s)", k, FormatVersion, FormatVersion2)
 			}

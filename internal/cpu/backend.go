@@ -1,14 +1,16 @@
 // Package cpu is dltrain's CPU backend: ops.Backend on the host, with a fast packed GEMM (gemm.go and
 // its AVX2/FMA micro-kernel in gemm_amd64.s, chosen at run time from the CPU's features, a pure-Go
 // kernel elsewhere) for the matmuls, and the naive references of internal/ref for the ops that touch
-// only O(B·C) values.
+// only O(B·C) values. Training batches with augmentation are deformed by internal/augment's Gather.
 //
-// It imports the contract (internal/ops) and the data set (internal/mnist), never the model.
+// It imports the contract (internal/ops), the data set (internal/mnist) and the deformations
+// (internal/augment), never the model.
 package cpu
 
 import (
 	"fmt"
 
+	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/ops"
 	"github.com/dltrain/dltrain/internal/ref"
@@ -20,11 +22,15 @@ type Tensor []float32
 // Len is the number of floats.
 func (t Tensor) Len() int { return len(t) }
 
-// data is the CPU backend's ops.Data: the set itself, the batch order and a label scratch buffer.
+// data is the CPU backend's ops.Data: the set itself, the batch order and a label scratch buffer, and
+// the deformation Gather applies (SetAugment; nil for none) with its seed and epoch.
 type data struct {
 	set    *mnist.Set
 	order  []int32 // (N)
 	labels []uint8 // (N), labels in batch order
+	plan   *augment.Plan
+	seed   uint64
+	epoch  int
 }
 
 func (d *data) N() int { return d.set.N }
@@ -104,9 +110,36 @@ func (*Backend) SetOrder(md ops.Data, order []int32) error {
 	return nil
 }
 
-// Gather fills x (B, 784) with normalized images: ref.Gather.
+// SetAugment makes Gather deform d's images with a's plan (augment.NewPlan); mode none removes it.
+func (*Backend) SetAugment(md ops.Data, a ops.Augment, seed uint64) error {
+	d := md.(*data)
+	pl, err := plan(a)
+	if err != nil {
+		return err
+	}
+	if pl.Mode == augment.None {
+		pl = nil
+	}
+	d.plan, d.seed, d.epoch = pl, seed, 1
+	return nil
+}
+
+// plan is augment.NewPlan of a, the contract's copy of augment.Params (internal/cuda has the same).
+func plan(a ops.Augment) (*augment.Plan, error) {
+	return augment.NewPlan(augment.Params{Mode: augment.Mode(a.Mode), Rotation: a.Rotation, Scale: a.Scale,
+		Shear: a.Shear, Translate: a.Translate, Sigma: a.Sigma, Alpha: a.Alpha})
+}
+
+// SetEpoch sets the epoch of d's deformations.
+func (*Backend) SetEpoch(md ops.Data, epoch int) { md.(*data).epoch = epoch }
+
+// Gather fills x (B, 784) with normalized images: ref.Gather, or augment.Gather when d has a plan.
 func (*Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
 	d := md.(*data)
+	if d.plan != nil {
+		augment.Gather(f32(x), d.set.Images, d.order, start, B, d.plan, d.seed, d.epoch)
+		return
+	}
 	ref.Gather(f32(x), d.set.Images, d.order, start, B)
 }
 

@@ -34,6 +34,7 @@ import (
 
 	"gorgonia.org/cu"
 
+	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/kernels"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/ops"
@@ -51,13 +52,19 @@ type Tensor struct {
 // Len is the number of floats.
 func (t Tensor) Len() int { return t.n }
 
-// data is a data set resident on the device: pixels, this epoch's order, and the labels in that order.
+// data is a data set resident on the device: pixels, this epoch's order, and the labels in that order;
+// with augmentation (SetAugment) also the plan, the seed, and the epoch and Gaussian taps on the device.
 type data struct {
 	host   *mnist.Set
 	pix    cu.DevicePtr // u8 (N, 784)
 	order  cu.DevicePtr // s32 (N)
 	labels cu.DevicePtr // u8 (N), labels[order[i]]
 	scr    []uint8      // host scratch for the ordered labels
+
+	plan  *augment.Plan // nil: no augmentation
+	seed  uint64
+	epoch cu.DevicePtr // u32, read by the augment kernel (also inside a replayed step)
+	taps  cu.DevicePtr // f32 (augment.MaxRadius+1), plan.Taps at the start
 }
 
 func (d *data) N() int          { return d.host.N }
@@ -403,6 +410,54 @@ func (b *Backend) SetOrder(md ops.Data, order []int32) error {
 		return fmt.Errorf("cuda: %v", err)
 	}
 	return nil
+}
+
+// SetAugment makes Gather launch the augment kernel on d with a's plan (augment.NewPlan): it keeps the
+// plan on the host, copies its Gaussian taps to the device and sets the device epoch to 1, both once
+// per run (the two small buffers are allocated the first time). Mode none removes the plan.
+func (b *Backend) SetAugment(md ops.Data, a ops.Augment, seed uint64) error {
+	b.flush() // queued Gathers of d were issued under the old plan
+	d := md.(*data)
+	pl, err := plan(a)
+	if err != nil {
+		return err
+	}
+	if b.err != nil {
+		return b.err
+	}
+	if pl.Mode == augment.None {
+		d.plan = nil
+		return nil
+	}
+	if d.epoch == 0 {
+		if d.epoch, err = cu.MemAlloc(4); err != nil {
+			return fmt.Errorf("cuda: %v", err)
+		}
+		b.allocs = append(b.allocs, d.epoch)
+		if d.taps, err = cu.MemAlloc(4 * (augment.MaxRadius + 1)); err != nil {
+			return fmt.Errorf("cuda: %v", err)
+		}
+		b.allocs = append(b.allocs, d.taps)
+	}
+	if len(pl.Taps) > augment.MaxRadius+1 {
+		return fmt.Errorf("cuda: %d Gaussian taps, at most %d", len(pl.Taps), augment.MaxRadius+1)
+	}
+	if len(pl.Taps) > 0 {
+		if err := cu.MemcpyHtoD(d.taps, unsafe.Pointer(&pl.Taps[0]), int64(4*len(pl.Taps))); err != nil {
+			return fmt.Errorf("cuda: %v", err)
+		}
+	}
+	if err := cu.MemsetD32(d.epoch, 1, 1); err != nil {
+		return fmt.Errorf("cuda: %v", err)
+	}
+	d.plan, d.seed = pl, seed
+	return nil
+}
+
+// plan is augment.NewPlan of a, the contract's copy of augment.Params (internal/cpu has the same).
+func plan(a ops.Augment) (*augment.Plan, error) {
+	return augment.NewPlan(augment.Params{Mode: augment.Mode(a.Mode), Rotation: a.Rotation, Scale: a.Scale,
+		Shear: a.Shear, Translate: a.Translate, Sigma: a.Sigma, Alpha: a.Alpha})
 }
 
 // Sync waits for the GPU and returns the first error of any op since the last check.

@@ -11,7 +11,8 @@ package cuda
 // next), and launches fused kernels for them; every other op is launched as it would have been:
 //
 //   - Gather(x) then MatmulForward(h, x, W, b, act) of a small batch (B*OC <= 2^17) on the 784
-//     pixels: fc_in + fc_reduce (internal/kernels/fc_in.ptx), 2 launches instead of 3;
+//     pixels: fc_in + fc_reduce (internal/kernels/fc_in.ptx), 2 launches instead of 3; not for a
+//     data set with augmentation, whose Gather deforms the images in a kernel of its own (augment);
 //   - the output layer, MatmulForward(z, h, W, b, identity) with at most 16 outputs on at most 256
 //     inputs, then CrossEntropy(dz, z), MatmulBackward(dh, dW, db, dz, h, W) and
 //     ActivationBackward(dh, dh, h), and when the next op is the previous layer's MatmulBackward on
@@ -214,8 +215,8 @@ func (b *Backend) fuseFcIn(q []qop) int {
 	}
 	g, f := &q[0], &q[1]
 	B, C, OC := f.B, f.C, f.OC
-	if f.b != g.a || g.B != B || small(B, C, OC) || !fcInFits(B, C, OC) {
-		return 0
+	if f.b != g.a || g.B != B || small(B, C, OC) || !fcInFits(B, C, OC) || g.data.plan != nil {
+		return 0 // (fc_in gathers plain pixels: an augmented Gather runs its own kernel, then the layer)
 	}
 	S := (C + fcInKC - 1) / fcInKC
 	part, ok := b.scratch(&b.fcPart, S*B*OC)

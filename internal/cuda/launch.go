@@ -13,6 +13,7 @@ import (
 
 	"gorgonia.org/cu"
 
+	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/kernels"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/ops"
@@ -56,11 +57,43 @@ func (b *Backend) cursorArg() uint64 {
 
 func f32bits(f float32) uint64 { return uint64(math.Float32bits(f)) }
 
-// Gather launches gather_normalize.
+// SetEpoch writes the epoch to the device word the augment kernel reads, with an asynchronous 4-byte
+// memset on the backend's stream, as SetScalars writes its values: ordered between the launches (or
+// graph replays) before and after it (ops queued for the fused step are emitted first), never waiting
+// for the GPU, and refused inside a recording, which would freeze it. A data set without augmentation
+// has nothing to set.
+func (b *Backend) SetEpoch(md ops.Data, epoch int) {
+	b.flush() // a queued Gather of the last epoch must read the old value
+	d := md.(*data)
+	if b.err != nil || d.plan == nil {
+		return
+	}
+	if b.capturing {
+		b.fail(errors.New("cuda: SetEpoch inside a recorded step would freeze the epoch"))
+		return
+	}
+	if err := cu.MemsetD32Async(d.epoch, uint(uint32(epoch)), 1, b.stream); err != nil {
+		b.fail(fmt.Errorf("cuda: SetEpoch: %v", err))
+	}
+}
+
+// Gather launches gather_normalize, or augment (one block of 784 threads per image) when d has an
+// augmentation plan: the plan's constants as float32 bits, its taps and the epoch as device pointers,
+// so that a replayed step deforms each epoch's batches with that epoch's draws.
 func (b *Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
 	d := md.(*data)
 	if b.queueing() {
 		b.enqueue(qop{kind: qGather, a: dev(x), data: d, start: start, B: B, cursor: b.cursorArg()})
+		return
+	}
+	if pl := d.plan; pl != nil {
+		taps := uint64(0)
+		if pl.Mode == augment.Elastic {
+			taps = uint64(d.taps)
+		}
+		b.launch(kernels.Augment, B, ptr(x), uint64(d.pix), uint64(d.order), uint64(start), b.cursorArg(), uint64(B),
+			uint64(d.epoch), d.seed, taps, uint64(pl.Radius), f32bits(pl.Rotation), f32bits(pl.Scale), f32bits(pl.Shear),
+			f32bits(pl.Translate), f32bits(pl.Alpha))
 		return
 	}
 	b.launch(kernels.GatherNormalize, B*mnist.Pixels, ptr(x), uint64(d.pix), uint64(d.order), uint64(start), b.cursorArg(), uint64(B))

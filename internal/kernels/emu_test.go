@@ -1121,7 +1121,22 @@ func (br *blockRun) exec(t *thread, in *inst) error {
 		dst, from := tys[0], tys[1]
 		switch {
 		case dst == "f32" && from == "f32":
-			return br.set(t, args[0], v)
+			// With an integer rounding (augment.ptx's floor is cvt.rmi.f32.f32) the value is
+			// rounded to an integer in float32; without one it is a copy.
+			x := float64(f32(v))
+			switch {
+			case in.has("rmi"):
+				x = math.Floor(x)
+			case in.has("rpi"):
+				x = math.Ceil(x)
+			case in.has("rzi"):
+				x = math.Trunc(x)
+			case in.has("rni"):
+				x = math.RoundToEven(x)
+			default:
+				return br.set(t, args[0], v)
+			}
+			return br.set(t, args[0], bits(float32(x)))
 		case dst == "f32" && from[0] == 'u':
 			if !in.has("rn") {
 				return fmt.Errorf("only cvt.rn to f32 is modelled")
@@ -1132,8 +1147,40 @@ func (br *blockRun) exec(t *thread, in *inst) error {
 				return fmt.Errorf("only cvt.rn to f32 is modelled")
 			}
 			return br.set(t, args[0], bits(float32(signExtend(v, from))))
+		case from == "f32" && (dst == "s32" || dst == "u32"):
+			// Rounded as the modifier says, NaN to 0, saturated to the destination's range, as the
+			// ISA specifies for float-to-integer conversions.
+			x := float64(f32(v))
+			switch {
+			case in.has("rmi"):
+				x = math.Floor(x)
+			case in.has("rpi"):
+				x = math.Ceil(x)
+			case in.has("rzi"):
+				x = math.Trunc(x)
+			case in.has("rni"):
+				x = math.RoundToEven(x)
+			default:
+				return fmt.Errorf("cvt.%s.f32 needs an integer rounding (rzi, rni, rmi, rpi)", dst)
+			}
+			lo, hi := float64(math.MinInt32), float64(math.MaxInt32)
+			if dst == "u32" {
+				lo, hi = 0, math.MaxUint32
+			}
+			switch {
+			case math.IsNaN(x):
+				x = 0
+			case x < lo:
+				x = lo
+			case x > hi:
+				x = hi
+			}
+			if dst == "s32" {
+				return br.set(t, args[0], mask(uint64(int64(x)), dst))
+			}
+			return br.set(t, args[0], uint64(x))
 		case from == "f32":
-			return fmt.Errorf("float-to-integer cvt is not modelled")
+			return fmt.Errorf("float-to-integer cvt to %s is not modelled", dst)
 		case dst[0] == 's' || dst[0] == 'u' || dst[0] == 'b':
 			if from[0] == 's' {
 				v = uint64(signExtend(v, from))
@@ -1310,6 +1357,15 @@ func (br *blockRun) integer(t *thread, in *inst, ty string) error {
 		r = ^a
 	case "neg":
 		r = -a
+	case "abs":
+		if !signed {
+			return fmt.Errorf("abs.%s: abs is signed", ty)
+		}
+		if x := signExtend(a, ty); x < 0 {
+			r = uint64(-x)
+		} else {
+			r = uint64(x)
+		}
 	case "shl":
 		if b >= uint64(8*typeBytes(ty)) {
 			r = 0

@@ -1,15 +1,16 @@
 package model
 
-// This file is adversarial training: each batch is attacked with the current weights and the net
-// trains on the attacked images (all of them, or a share of the batch), and the robust accuracy that
-// Run can measure after each epoch. The attacks themselves are internal/attack's; the pixel path and
-// the input gradient are pixels.go's.
+// This file is adversarial training: each batch (deformed first when Hyper.Augment says so) is
+// attacked with the current weights and the net trains on the attacked images (all of them, or a
+// share of the batch), and the robust accuracy that Run can measure after each epoch. The attacks
+// themselves are internal/attack's; the pixel path and the input gradient are pixels.go's.
 
 import (
 	"fmt"
 	"math"
 
 	"github.com/dltrain/dltrain/internal/attack"
+	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/ops"
 )
@@ -93,13 +94,16 @@ type RobustEval struct {
 }
 
 // advTrainer runs adversarial training steps: the batch's pixels from the host's copy of the
-// training set, the attack on the first rows, then a step on the pixels.
+// training set (deformed first when the run has augmentation), the attack on the first rows, then a
+// step on the pixels.
 type advTrainer struct {
 	net   *Net
 	d     ops.Data
 	set   *mnist.Set
 	a     *attack.Attacker
 	ratio float64
+	plan  *augment.Plan // nil without augmentation
+	seed  uint64
 
 	x0, adv []float32 // (B, 784) pixels: clean, and as trained on
 	y       []uint8   // (B)
@@ -112,18 +116,35 @@ func newAdvTrainer(net *Net, d ops.Data, set *mnist.Set, h Hyper, seed uint64) (
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	return &advTrainer{net: net, d: d, set: set, a: a, ratio: h.Adversarial.Ratio,
-		x0: make([]float32, B*mnist.Pixels), adv: make([]float32, B*mnist.Pixels), y: make([]uint8, B), ids: make([]uint64, B)}, nil
+	at := &advTrainer{net: net, d: d, set: set, a: a, ratio: h.Adversarial.Ratio, seed: seed,
+		x0: make([]float32, B*mnist.Pixels), adv: make([]float32, B*mnist.Pixels), y: make([]uint8, B), ids: make([]uint64, B)}
+	if h.Augment.Mode != augment.None {
+		if at.plan, err = augment.NewPlan(h.Augment); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+	}
+	return at, nil
 }
 
 // step trains on rows start..start+B−1 of the epoch's order, the first round(ratio·B) of them
 // attacked with the current weights.
 func (at *advTrainer) step(order []int32, epoch, start, B int) error {
 	const P = mnist.Pixels
+	if at.plan != nil {
+		// The deformation Gather would apply (keyed by seed, epoch and image index), brought back
+		// from the normalization to pixels in 0..1: x·0.5 + 0.5, within an ulp of v/255, so that
+		// ForwardPixels' normalization gives Gather's rows within an ulp.
+		augment.Gather(at.x0[:B*P], at.set.Images, order, start, B, at.plan, at.seed, epoch)
+		for i, x := range at.x0[:B*P] {
+			at.x0[i] = float32(x*0.5) + 0.5
+		}
+	}
 	for b := range B {
 		s := int(order[start+b])
-		for i, p := range at.set.Images[s*P : (s+1)*P] {
-			at.x0[b*P+i] = float32(p) / 255
+		if at.plan == nil {
+			for i, p := range at.set.Images[s*P : (s+1)*P] {
+				at.x0[b*P+i] = float32(p) / 255
+			}
 		}
 		at.y[b] = at.set.Labels[s]
 		// The row's id for its random start: (epoch, position in the epoch's order), so a resumed

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dltrain/dltrain/internal/attack"
+	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/ops"
 	"github.com/dltrain/dltrain/internal/schedule"
@@ -40,6 +41,12 @@ type Hyper struct {
 	Freeze LayerSet
 	// Adversarial trains on attacked batches (adversarial.go); its zero value is none.
 	Adversarial Adversarial
+
+	// Augment deforms the training images on the fly (internal/augment): each image of each epoch
+	// gets a fresh deformation keyed by (the model's seed, the epoch from 1, the image's index in the
+	// training set, after ValSplit), so a resumed run deforms exactly as an uninterrupted one. The
+	// validation and test images are never deformed. The zero value (mode none) is no augmentation.
+	Augment augment.Params
 }
 
 // Validate checks the settings on their own, against the limits a checkpoint may record
@@ -72,6 +79,9 @@ func (h Hyper) Validate() error {
 		return errors.New("model: patience needs a validation split")
 	}
 	if err := h.Schedule.Validate(h.LR); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if err := h.Augment.Validate(); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
 	return h.Adversarial.Validate()
@@ -246,6 +256,11 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 	if err != nil {
 		return err
 	}
+	if h.Augment.Mode != augment.None {
+		if err := be.SetAugment(dtrain, OpsAugment(h.Augment), m.Seed); err != nil {
+			return err
+		}
+	}
 	dtest, err := be.Resident(test)
 	if err != nil {
 		return err
@@ -286,6 +301,7 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 		if err := setOrder(be, dtrain, order); err != nil {
 			return err
 		}
+		be.SetEpoch(dtrain, epoch) // keys this epoch's deformations (none without augmentation)
 		net.ResetStats()
 		t0 := time.Now()
 		var lr float64
@@ -374,6 +390,12 @@ func (t *Trainer) Run(ctx context.Context, train, test *mnist.Set) error {
 		}
 	}
 	return nil
+}
+
+// OpsAugment is p in the op contract's form (ops.Augment has augment.Params's fields).
+func OpsAugment(p augment.Params) ops.Augment {
+	return ops.Augment{Mode: ops.AugmentMode(p.Mode), Rotation: p.Rotation, Scale: p.Scale, Shear: p.Shear,
+		Translate: p.Translate, Sigma: p.Sigma, Alpha: p.Alpha}
 }
 
 // valStream separates the validation split's RNG from the initialization and shuffle RNGs.

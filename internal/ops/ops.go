@@ -64,7 +64,20 @@ type Backend interface {
 	// 0..N-1. Backends do not check it again.
 	SetOrder(d Data, order []int32) error
 
-	// Gather fills x (B, 784) with images order[start : start+B], normalized as (p/255 − 0.5)/0.5.
+	// SetAugment gives d a random deformation that every later Gather of d applies (see Augment): on
+	// the training set, so that evaluation sets, made resident separately, are gathered plainly. An
+	// Augment with Mode AugmentNone turns it off. It validates a and returns an error for bad ranges.
+	// seed is the run's seed; the deformation of image i (its index in d, not its place in the order)
+	// also depends on the epoch set with SetEpoch (1 until then).
+	SetAugment(d Data, a Augment, seed uint64) error
+	// SetEpoch sets the epoch that keys d's deformations, in order with the ops queued before and
+	// after it, like SetScalars (on CUDA a 4-byte write to the device word the kernel reads, so that a
+	// replayed step sees each new epoch); it must not be issued inside a step being recorded. It does
+	// nothing to a data set without augmentation.
+	SetEpoch(d Data, epoch int)
+	// Gather fills x (B, 784) with images order[start : start+B], normalized as (p/255 − 0.5)/0.5,
+	// each deformed first when d has an Augment (SetAugment): row b is then augment.Gather's, image
+	// i = order[start+b] under the deformation of (seed, epoch, i).
 	Gather(x Tensor, d Data, start, B int)
 	// MatmulForward: out (B, OC) = act(inp (B, C) · weight (OC, C)ᵀ + bias (OC)), with the bias and the
 	// activation applied in one pass after the GEMM; act is Identity for the output layer.
@@ -144,6 +157,41 @@ const (
 	// HyperPerStep is how many leading values can change from one step to the next.
 	HyperPerStep = HyperDecay + 1
 )
+
+// AugmentMode says which deformation an Augment applies; its values are internal/augment's Mode
+// (None, Affine, Elastic), which the backends convert to.
+type AugmentMode int
+
+// The augmentation modes.
+const (
+	AugmentNone AugmentMode = iota
+	AugmentAffine
+	AugmentElastic
+)
+
+// Augment is the random deformation of training images that SetAugment attaches to a data set: the
+// ranges of internal/augment.Params, field for field (their meaning, limits and defaults are
+// documented there). Each image of each epoch gets a fresh deformation, computed while gathering and
+// never stored, a pure function of (seed, epoch, image index).
+//
+// Why a value type here and not augment's own: this contract imports nothing of dltrain's but
+// internal/mnist, so that the model and the backends meet on a leaf package, as database/sql and its
+// drivers meet on database/sql/driver. The backends import internal/augment and build the same
+// augment.Plan from these fields (augment.NewPlan), the CPU backend to run augment.Gather and the
+// CUDA backend to pass the plan's float32 constants and Gaussian taps to its PTX twin; the
+// conformance suite (ops/opstest) checks both against augment.Gather. Augmentation is state of the
+// data set rather than an op of its own because a training step replayed as a CUDA graph must
+// deform the same way on every replay: the recorded Gather reads the plan fixed at recording and the
+// epoch from device memory, which SetEpoch rewrites between epochs.
+type Augment struct {
+	Mode      AugmentMode
+	Rotation  float64 // degrees: angles uniform in ±Rotation
+	Scale     float64 // fraction: x and y scale factors uniform in 1 ± Scale, drawn separately
+	Shear     float64 // horizontal shear factor uniform in ±Shear
+	Translate float64 // pixels: x and y shifts uniform in ±Translate, drawn separately
+	Sigma     float64 // elastic: the smoothing Gaussian's σ, pixels
+	Alpha     float64 // elastic: the field's scale α, pixels
+}
 
 // Graphs is implemented by backends that can record the ops of one training step once and replay
 // them at a fraction of the launch cost (CUDA graphs). A recorded step's parameters are fixed, so while
