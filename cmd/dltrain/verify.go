@@ -69,17 +69,17 @@ accuracy: the share of images proven.
          than ibp (its bounds are intersected with ibp's)
   both   (the default) both, side by side
 
-A certificate is a proof, not an estimate. It holds for the exact network with the stored float32
-weights and for every float32 evaluation of it as dltrain computes one: inputs normalized in float32,
-each layer's sums in any order with or without fused multiply-adds (the CPU's GEMM, cuBLAS in fp32),
-relu exact, sigmoid and tanh within 2^-24 (the CPU's), the argmax of the float32 logits. For a
-sigmoid or tanh model it covers the CPU's inference only: the GPU's sigmoid and tanh are approximate
-with no error bound established, so the attack of such a model runs on the CPU (--device cuda is
-refused, auto uses the CPU). Floating point never makes a certificate unsound: the bounds are
-computed in float64 and every result is widened by a rigorous bound of its rounding error (a
-dot product of n terms by n*2^-53/(1 - n*2^-53) times the sum of its terms' magnitudes, single
-operations by one ulp outward), and the ball verified has radius max(eps, float32(eps)) + 2^-24, so
-that it holds every float32 point the attack can reach.
+A certificate is a proof, not an estimate. It holds for the exact network with the stored
+float32 weights and for every float32 evaluation of it as dltrain computes one: inputs normalized in
+float32, each layer's sums in any order with or without fused multiply-adds (the CPU's GEMM, cuBLAS
+in fp32), relu exact, sigmoid and tanh within 2^-24 (the CPU's), the argmax of the float32 logits.
+For a sigmoid or tanh model it covers the CPU's inference only: the GPU's sigmoid and tanh are
+approximate with no error bound established, so the attack of such a model runs on the CPU
+(--device cuda is refused, auto uses the CPU). Floating point never makes a certificate unsound:
+the bounds are computed in float64 and every result is widened by a rigorous bound of its rounding
+error (a dot product of n terms by n*2^-53/(1 - n*2^-53) times the sum of its terms' magnitudes,
+single operations by one ulp outward), and the ball verified has radius
+max(eps, float32(eps)) + 2^-24, so that it holds every float32 point the attack can reach.
 
 To give every image a verdict, each image is also attacked with PGD: --steps steps (20) of
 --step-size (eps/4), from the image itself and from --random-starts random points of the ball (1;
@@ -89,7 +89,7 @@ lower bound of the true robust accuracy, 1 - attacked an upper one. An image bot
 attacked is an internal error (exit 1, no verdicts printed): please report it with the model.
 
 --eps takes a comma-separated list (one row per radius). --threads sets how many CPU threads
-verify (default: all).
+run the proofs (default: all).
 
 --json prints one object: model, arch, activation, dataset, n, methods, semantics, covers, attack
 {method, steps, step_size ("eps/4" or a number), random_starts, seed, device}, clean_accuracy, and
@@ -126,7 +126,7 @@ no finite bound was found).`,
 	fl.StringVar(&opts.Eps, "eps", "0.01", "L-infinity radius in pixel units (0..1], or a comma-separated list")
 	fl.IntVar(&opts.Steps, "steps", 20, "PGD steps per attack")
 	fl.Float64Var(&opts.StepSize, "step-size", 0, "PGD step size (default eps/4)")
-	fl.IntVar(&opts.RandomStarts, "random-starts", 1, "PGD runs from this many random points of the ball, besides the image itself")
+	fl.IntVar(&opts.RandomStarts, "random-starts", 1, "PGD random starts per image, besides the start at the image")
 	fl.Uint64Var(&opts.Seed, "seed", 1, "seed of PGD's random starts")
 	fl.IntVarP(&opts.N, "n", "n", 0, "verify the first N test images (default all)")
 	fl.IntVar(&opts.Threads, "threads", 0, "CPU threads for the proofs (default: all)")
