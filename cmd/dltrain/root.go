@@ -98,6 +98,7 @@ official files through the Go module proxy. Nothing is downloaded at run time.`,
 	})
 	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdPredict(f, nil), NewCmdAttack(f, nil), NewCmdKeygen(f), NewCmdVersion(io))
 	root.AddCommand(NewCmdPlot(f, nil), NewCmdInspect(f, nil), NewCmdData(f))
+	root.AddCommand(NewCmdVerify(f, nil))
 	return root
 }
 
