@@ -63,6 +63,8 @@ var wants = map[string]string{
 	"--resume":    "--resume wants a checkpoint written by 'dltrain train'",
 	"--init-from": "--init-from wants a checkpoint written by 'dltrain train'",
 	"inspect":     "inspect reads a checkpoint written by 'dltrain train'",
+	"verify":      "verify proves properties of a checkpoint written by 'dltrain train'",
+	"attack":      "attack wants a checkpoint written by 'dltrain train'",
 }
 
 // modelErr classifies a checkpoint load failure for verb, saying what verb wants when the file is
