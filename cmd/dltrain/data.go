@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/dltrain/dltrain/internal/cuda"
 	"github.com/dltrain/dltrain/internal/mnist"
@@ -55,56 +56,67 @@ func dataHint(ds mnist.Dataset, err error) string {
 	return ""
 }
 
-// pickBackend resolves --device. With auto it falls back to the CPU, saying so on stderr unless quiet.
-func pickBackend(device string, io *IO, quiet bool) (ops.Backend, error) {
+// pickBackend resolves --device. auto takes the GPU when this build has CUDA and one is usable, else
+// the CPU. note, when not empty, says why the GPU is not used, for the caller to print once its flags
+// have all been checked (a note must never come before a usage error), and only where it matters:
+// this build has CUDA but could not open a GPU, or it has no CUDA while the machine seems to have an
+// NVIDIA GPU. A build without CUDA on a machine without a GPU uses the CPU without a word.
+func pickBackend(device string) (be ops.Backend, note string, err error) {
 	switch device {
 	case "cpu":
-		return &cpu.Backend{}, nil
+		return &cpu.Backend{}, "", nil
 	case "cuda":
 		be, err := cuda.New()
 		if err != nil {
-			return nil, withCode(exitError, err, "use --device cpu, or build with 'make build-cuda' on a machine with the CUDA toolkit")
+			return nil, "", withCode(exitError, err, "use --device cpu, or build with 'make build-cuda' on a machine with the CUDA toolkit")
 		}
-		return be, nil
+		return be, "", nil
 	case "auto":
 		be, err := cuda.New()
 		if err == nil {
-			return be, nil
+			return be, "", nil
 		}
 		switch {
-		case quiet:
 		case cuda.Built:
-			fmt.Fprintf(io.Err, "dltrain: no usable GPU (%v); using the CPU\n", err)
-		default:
-			fmt.Fprintln(io.Err, "dltrain: built without CUDA; using the CPU")
+			note = fmt.Sprintf("no usable GPU (%v); using the CPU", userMessage(err.Error()))
+		case nvidiaPresent():
+			note = "this machine has an NVIDIA GPU, but this dltrain was built without CUDA ('make build-cuda' builds it in); using the CPU"
 		}
-		return &cpu.Backend{}, nil
+		return &cpu.Backend{}, note, nil
 	}
-	return nil, usageErr("unknown --device %q (want cpu, auto or cuda)", device)
+	return nil, "", usageErr("--device: %q is not one of auto, cpu, cuda", device)
+}
+
+// nvidiaPresent reports whether the machine seems to have an NVIDIA GPU: a GPU device node
+// (/dev/nvidia0, …; /dev/nvidiactl alone is found in containers without any GPU) or a GPU listed by
+// the loaded driver.
+func nvidiaPresent() bool {
+	if m, _ := filepath.Glob("/dev/nvidia[0-9]*"); len(m) > 0 {
+		return true
+	}
+	m, _ := filepath.Glob("/proc/driver/nvidia/gpus/*")
+	return len(m) > 0
 }
 
 // precisionHelp is the --precision flag's help, shared by train and eval.
 const precisionHelp = "GEMM arithmetic on the GPU: fp32, or tf32 (cuBLAS on tensor cores, inputs rounded to a 10-bit mantissa; the CPU computes in fp32 only)"
 
 // applyPrecision applies --precision to the backend pickBackend chose. tf32 is a GPU setting: with
-// --device cpu it is a usage error; when --device auto fell back to the CPU it is ignored, with a
-// note on stderr unless quiet.
-func applyPrecision(be ops.Backend, precision, device string, io *IO, quiet bool) error {
+// --device cpu it is a usage error; when --device auto fell back to the CPU it is ignored, and note
+// says so.
+func applyPrecision(be ops.Backend, precision, device string) (note string, err error) {
 	p, err := cuda.ParsePrecision(precision)
 	if err != nil {
-		return usageErr("--precision: %v", err)
+		return "", usageErr("--precision: %v", err)
 	}
 	if p == cuda.FP32 {
-		return nil
+		return "", nil
 	}
 	if s, ok := be.(interface{ SetPrecision(cuda.Precision) error }); ok {
-		return s.SetPrecision(p)
+		return "", s.SetPrecision(p)
 	}
 	if device == "cpu" {
-		return usageErr("--precision %s needs the GPU (--device cuda or auto): the CPU computes in fp32 only", p)
+		return "", usageErr("--precision %s needs the GPU (--device cuda or auto): the CPU computes in fp32 only", p)
 	}
-	if !quiet {
-		fmt.Fprintf(io.Err, "dltrain: --precision %s applies to the GPU only; the CPU computes in fp32\n", p)
-	}
-	return nil
+	return fmt.Sprintf("--precision %s applies to the GPU only; the CPU computes in fp32", p), nil
 }

@@ -290,7 +290,7 @@ func TestIdxDataset(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, mnist.TestLabelsName), raw, 0o644)
 	f, _, errb = testFactory()
 	f.LoadData = loadData
-	if code := Main([]string{"eval", out, "--data", dir}, f); code != exitData || !strings.Contains(errb.String(), "mnist: idx: t10k-labels-idx1-ubyte: label 12 at index 3") {
+	if code := Main([]string{"eval", out, "--data", dir}, f); code != exitData || !strings.Contains(errb.String(), "dltrain: idx: t10k-labels-idx1-ubyte: label 12 at index 3") {
 		t.Errorf("eval with a bad idx label: exit %d, stderr %q", code, errb.String())
 	}
 }

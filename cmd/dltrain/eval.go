@@ -25,6 +25,8 @@ type EvalOptions struct {
 	Device        string
 	Precision     string
 	JSON          bool
+	Quiet         bool
+	Threads       int
 	ConfusionPNG  string
 	ErrorsPNG     string
 	ErrorsMax     int
@@ -34,7 +36,7 @@ type EvalOptions struct {
 func NewCmdEval(f *Factory, runF func(*EvalOptions) error) *cobra.Command {
 	opts := &EvalOptions{IO: f.IO, LoadData: f.LoadData}
 	cmd := &cobra.Command{
-		Use:   "eval MODEL",
+		Use:   "eval [MODEL]",
 		Short: "Evaluate a checkpoint on its data set's test images",
 		Long: `Evaluate a checkpoint on the test images of the data set it was trained on (MNIST's 10,000
 unless the checkpoint says otherwise): accuracy, mean loss, per-class accuracy and the 10x10
@@ -52,9 +54,12 @@ order) with their true and predicted class. Both are written atomically, and nev
   dltrain eval model.bin --json | jq .accuracy
   dltrain eval model.bin --confusion-png cm.png --errors-png wrong.png
   dltrain eval fashion.bin                      # a Fashion-MNIST model: its test set, its class names`,
-		Args: cobra.ExactArgs(1),
+		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = args[0]
+			opts.Model = "model.bin"
+			if len(args) > 0 {
+				opts.Model = args[0]
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -64,13 +69,18 @@ order) with their true and predicted class. Both are written atomically, and nev
 	fl := cmd.Flags()
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	addModelDatasetFlags(cmd, &opts.Dataset, &opts.AllowMismatch)
-	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
-	fl.StringVar(&opts.Device, "device", "cpu", "cpu, cuda, or auto")
+	fl.StringVar(&opts.Data, "data", "", dataHelp)
+	addCommon(cmd, commonFlags{JSON: &opts.JSON, Quiet: &opts.Quiet, Device: &opts.Device, Threads: &opts.Threads})
 	fl.StringVar(&opts.Precision, "precision", "fp32", precisionHelp)
-	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.StringVar(&opts.ConfusionPNG, "confusion-png", "", "also draw the confusion matrix into this PNG file")
 	fl.StringVar(&opts.ErrorsPNG, "errors-png", "", "also draw the misclassified test images into this PNG file")
 	fl.IntVar(&opts.ErrorsMax, "errors-max", 64, fmt.Sprintf("most images --errors-png draws (1..%d)", maxErrorTiles))
+	enumFlag(cmd, "dataset", mnist.Names()...)
+	enumFlag(cmd, "precision", "fp32", "tf32")
+	dirFlag(cmd, "data")
+	fileFlag(cmd, "key-file")
+	fileFlag(cmd, "confusion-png", "png")
+	fileFlag(cmd, "errors-png", "png")
 	return cmd
 }
 
@@ -108,20 +118,26 @@ func evalRun(opts *EvalOptions) error {
 	if err != nil {
 		return err
 	}
-	ds, err := modelDataset(opts.IO, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
+	ds, err := modelDataset(opts.IO, opts.Quiet, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
 	if err != nil {
 		return err
 	}
-	be, err := pickBackend(opts.Device, opts.IO, opts.JSON)
+	be, devNote, err := pickBackend(opts.Device)
 	if err != nil {
 		return err
 	}
-	if err := applyPrecision(be, opts.Precision, opts.Device, opts.IO, opts.JSON); err != nil {
+	precNote, err := applyPrecision(be, opts.Precision, opts.Device)
+	if err != nil {
 		return err
 	}
 	_, test, err := opts.LoadData(ds, opts.Data)
 	if err != nil {
 		return err
+	}
+	for _, n := range []string{devNote, precNote} {
+		if n != "" {
+			note(opts.IO, opts.Quiet, "%s", n)
+		}
 	}
 	var ev model.Eval
 	var pred []uint8

@@ -34,6 +34,7 @@ type InspectOptions struct {
 	Model      string
 	KeyFile    string
 	JSON       bool
+	Quiet      bool
 	WeightsPNG string
 	WeightsMax int
 }
@@ -42,9 +43,9 @@ type InspectOptions struct {
 func NewCmdInspect(f *Factory, runF func(*InspectOptions) error) *cobra.Command {
 	opts := &InspectOptions{IO: f.IO}
 	cmd := &cobra.Command{
-		Use:   "inspect MODEL",
+		Use:   "inspect [MODEL]",
 		Short: "Show what a checkpoint holds: architecture, data set, training settings, accuracy",
-		Long: `Show what a checkpoint holds: its architecture and parameter count, the data set it was trained
+		Long: `Show what a checkpoint (MODEL, default model.bin) holds: its architecture and parameter count, the data set it was trained
 on and its classes, the training settings and position (epoch, step, batch size, learning rate,
 momentum, seed), its test accuracy, whether it is encrypted, and which dltrain wrote it (when the
 file records it). Metadata keys this dltrain does not interpret are listed as they are.
@@ -64,9 +65,12 @@ when the model could be read, model with its fields and the raw metadata.`,
   dltrain inspect model.bin --json | jq .model.dataset
   dltrain inspect model.bin --weights-png fc1.png
   dltrain inspect secret.bin --key-file my.key`,
-		Args: cobra.ExactArgs(1),
+		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = args[0]
+			opts.Model = "model.bin"
+			if len(args) > 0 {
+				opts.Model = args[0]
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -75,9 +79,11 @@ when the model could be read, model with its fields and the raw metadata.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
-	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	addCommon(cmd, commonFlags{JSON: &opts.JSON, Quiet: &opts.Quiet})
 	fl.StringVar(&opts.WeightsPNG, "weights-png", "", "draw the first layer's weights into this PNG file")
 	fl.IntVar(&opts.WeightsMax, "weights-max", 256, fmt.Sprintf("most units --weights-png draws (1..%d)", maxWeightTiles))
+	fileFlag(cmd, "key-file")
+	fileFlag(cmd, "weights-png", "png")
 	return cmd
 }
 

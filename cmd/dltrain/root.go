@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,10 @@ type IO struct {
 	In            io.Reader
 	Out, Err      io.Writer
 	ErrIsTerminal bool // stderr is a terminal: draw progress bars instead of plain lines
+	OutIsTerminal bool // stdout is a terminal: no binary there
+	// Width, when not nil, is the terminal's width in columns (0: unknown); it is asked again as the
+	// display goes, so that a resized window is followed.
+	Width func() int
 }
 
 // Factory holds what every command needs from outside: its IO, and the data loader (tests inject the
@@ -34,7 +39,16 @@ func NewFactory() *Factory {
 }
 
 func stdIO() *IO {
-	return &IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrIsTerminal: term.IsTerminal(int(os.Stderr.Fd()))}
+	return &IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		ErrIsTerminal: term.IsTerminal(int(os.Stderr.Fd())), OutIsTerminal: term.IsTerminal(int(os.Stdout.Fd())),
+		Width: func() int {
+			for _, f := range []*os.File{os.Stderr, os.Stdout} {
+				if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+					return w
+				}
+			}
+			return 0
+		}}
 }
 
 // Exit codes, documented in the README.
@@ -93,10 +107,10 @@ official files through the Go module proxy. Nothing is downloaded at run time.`,
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.Err)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitErr{code: exitUsage, err: err, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
-	})
-	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdPredict(f, nil), NewCmdKeygen(f), NewCmdVersion(io))
+	root.SetFlagErrorFunc(flagError)
+	root.Version = buildVersion()
+	root.SetVersionTemplate("dltrain {{.Version}}\n")
+	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdPredict(f, nil), NewCmdKeygen(f, nil), NewCmdVersion(f, nil))
 	root.AddCommand(NewCmdPlot(f, nil), NewCmdInspect(f, nil), NewCmdData(f))
 	return root
 }
@@ -106,27 +120,34 @@ func Main(args []string, f *Factory) int {
 	io := f.IO
 	root := NewRootCmd(f)
 	root.SetArgs(args)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // --threads lasts one command (tests run many)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
 	}
-	// One line, whatever control characters the file names in it hold.
-	fmt.Fprintf(io.Err, "dltrain: %s\n", escapeControls(err.Error()))
+	msg, hint, code := userMessage(err.Error()), "", exitError
 	var ee *exitErr
-	if errors.As(err, &ee) {
-		if ee.hint != "" {
-			fmt.Fprintf(io.Err, "hint: %s\n", escapeControls(ee.hint))
+	switch {
+	case errors.As(err, &ee):
+		hint, code = ee.hint, ee.code
+	default:
+		// cobra's own errors: an unknown verb; "unknown command" is also what a verb with
+		// subcommands says of an argument that is none of them.
+		if m, h, ok := unknownCommand(root, err); ok {
+			msg, hint, code = m, h, exitUsage
+		} else if isCobraUsage(err) {
+			hint, code = "see 'dltrain --help'", exitUsage
 		}
-		return ee.code
 	}
-	// cobra's own argument errors ("unknown command", "accepts 1 arg") are usage errors.
-	if isCobraUsage(err) {
-		fmt.Fprintln(io.Err, "hint: see 'dltrain --help'")
-		return exitUsage
+	// One line each, whatever control characters the file names in them hold.
+	fmt.Fprintf(io.Err, "dltrain: %s\n", escapeControls(msg))
+	if hint != "" {
+		fmt.Fprintf(io.Err, "hint: %s\n", escapeControls(hint))
 	}
-	return exitError
+	return code
 }
 
+// isCobraUsage reports whether err is one of cobra's own usage errors that reach Main unclassified.
 func isCobraUsage(err error) bool {
 	msg := err.Error()
 	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand", "invalid argument"} {
@@ -135,4 +156,11 @@ func isCobraUsage(err error) bool {
 		}
 	}
 	return false
+}
+
+// note writes a note for the user on io.Err ("dltrain: " and one line), unless quiet.
+func note(io *IO, quiet bool, format string, a ...any) {
+	if !quiet {
+		fmt.Fprintf(io.Err, "dltrain: "+format+"\n", a...)
+	}
 }
