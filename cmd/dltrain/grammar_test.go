@@ -236,3 +236,42 @@ func TestTrainResults(t *testing.T) {
 		t.Errorf("train --json: the epoch lines belong on stderr, got %q", stderr)
 	}
 }
+
+// TestClassScores: precision, recall and F1 of a hand-made confusion matrix, worked out by hand,
+// with the zero-division cases (a class never predicted, a class absent) at 0 as scikit-learn's
+// zero_division=0 gives them.
+func TestClassScores(t *testing.T) {
+	var conf [10][10]int
+	// Class 0: 8 right, 2 taken for 1. Class 1: 5 right, 1 taken for 0. Class 2: 4 samples, all taken
+	// for 1 (never predicted). Classes 3..9: absent.
+	conf[0][0], conf[0][1] = 8, 2
+	conf[1][1], conf[1][0] = 5, 1
+	conf[2][1] = 4
+	s := scores(conf)
+	const eps = 1e-12
+	near := func(a, b float64) bool { return a-b < eps && b-a < eps }
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"precision 0", s.Precision[0], 8.0 / 9},
+		{"recall 0", s.Recall[0], 8.0 / 10},
+		{"f1 0", s.F1[0], 2 * (8.0 / 9) * 0.8 / (8.0/9 + 0.8)},
+		{"precision 1", s.Precision[1], 5.0 / 11},
+		{"recall 1", s.Recall[1], 5.0 / 6},
+		{"f1 1", s.F1[1], 2 * (5.0 / 11) * (5.0 / 6) / (5.0/11 + 5.0/6)},
+		{"precision 2 (never predicted)", s.Precision[2], 0},
+		{"recall 2", s.Recall[2], 0},
+		{"f1 2", s.F1[2], 0},
+		{"precision 5 (absent)", s.Precision[5], 0},
+		{"macro recall", s.MacroRecall, (0.8 + 5.0/6) / 10},
+		{"macro f1", s.MacroF1, (s.F1[0] + s.F1[1]) / 10},
+	} {
+		if !near(c.got, c.want) {
+			t.Errorf("scores: %s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if s.Support != [10]int{10, 6, 4} {
+		t.Errorf("scores: support = %v, want [10 6 4 0 …]", s.Support)
+	}
+}

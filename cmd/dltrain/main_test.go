@@ -177,9 +177,20 @@ func TestTrainEvalExport(t *testing.T) {
 	if ev.Accuracy != lines[2]["test_accuracy"] || ev.N != 1000 {
 		t.Fatalf("eval accuracy %v on %d, training's last epoch reported %v", ev.Accuracy, ev.N, lines[2]["test_accuracy"])
 	}
+	support := 0
+	for c := range ev.PerClassSupport {
+		support += ev.PerClassSupport[c]
+		if ev.PerClassRecall[c] != ev.PerClassAccuracy[c] || ev.PerClassPrecision[c] <= 0 || ev.PerClassF1[c] <= 0 {
+			t.Errorf("eval --json class %d: precision %v, recall %v (accuracy %v), f1 %v", c, ev.PerClassPrecision[c], ev.PerClassRecall[c], ev.PerClassAccuracy[c], ev.PerClassF1[c])
+		}
+	}
+	if support != ev.N || ev.MacroF1 <= 0 || ev.MacroF1 > 1 {
+		t.Errorf("eval --json: support %d of %d, macro F1 %v", support, ev.N, ev.MacroF1)
+	}
 
 	f, out, _ = testFactory()
-	if code := Main([]string{"eval", ckpt}, f); code != 0 || !strings.Contains(out.String(), "confusion") || !strings.Contains(out.String(), "accuracy  ") {
+	if code := Main([]string{"eval", ckpt}, f); code != 0 || !strings.Contains(out.String(), "confusion") || !strings.Contains(out.String(), "accuracy  ") ||
+		!strings.Contains(out.String(), "class  precision   recall       f1  support") || !strings.Contains(out.String(), "\nmacro  ") {
 		t.Fatalf("eval text: exit %d: %s", code, out.String())
 	}
 
