@@ -17,8 +17,15 @@ import (
 	"github.com/dltrain/dltrain/internal/mnist"
 )
 
-// subsetDir is the committed real-MNIST subset, as an absolute path (tests may change directory).
-var subsetDir, _ = filepath.Abs("../../testdata/mnist-subset")
+// subsetDir is the committed real-MNIST subset, as an absolute path (tests may change directory); a
+// child process started in another directory is told where it is by $DLTRAIN_TEST_SUBSET.
+var subsetDir = func() string {
+	if d := os.Getenv("DLTRAIN_TEST_SUBSET"); d != "" {
+		return d
+	}
+	d, _ := filepath.Abs("../../testdata/mnist-subset")
+	return d
+}()
 
 // testFactory returns a Factory with buffer IO and the committed real-MNIST subset as its data.
 func testFactory() (*Factory, *bytes.Buffer, *bytes.Buffer) {

@@ -71,13 +71,37 @@ func newDisplay(io *IO, quiet, json, showLR bool, batch, resumedSteps int) *disp
 	return d
 }
 
-// Write writes p to stderr, clearing the progress line first if one is shown. Everything train
-// writes to stderr while it trains goes through here.
+// Write writes p to stderr, clearing the progress line first if one is shown, and on a terminal
+// breaking its lines between words to fit. Everything train writes to stderr while it trains goes
+// through here, one whole line per call.
 func (d *display) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.clearLocked()
+	if d.bars {
+		// The line is cleared even with no progress line on it: the cursor is then at the start of
+		// an empty line, but for what the terminal echoed there, as "^C" when Ctrl-C was typed.
+		if _, err := io.WriteString(d.err, "\r\x1b[K"+wrapText(string(p), d.width()-1)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	return d.err.Write(p)
+}
+
+// wrapText breaks each line of s between words wherever it would grow wider than width (≤ 0: no
+// limit), indenting the continuation lines by two spaces; a word wider than the line stays whole.
+func wrapText(s string, width int) string {
+	if width <= 0 {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if cols(l) > width {
+			lines[i] = fitWords(strings.Fields(l), width)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // clearLocked removes the progress line from the screen.
@@ -116,7 +140,9 @@ func (d *display) progress(p model.Progress) {
 	if width <= 0 {
 		width = 80
 	}
-	line := progressLine(p, d.eta(p), testing, width-1)
+	// Three columns are left free: the terminal echoes a Ctrl-C as "^C" after the line, and a line
+	// that the echo wraps could no longer be cleared.
+	line := progressLine(p, d.eta(p), testing, width-3)
 	io.WriteString(d.err, "\r"+line+"\x1b[K")
 	d.shown, d.last = true, time.Now()
 }
@@ -210,7 +236,7 @@ func progressLine(p model.Progress, eta time.Duration, testing bool, width int) 
 		{fmt.Sprintf("%d/%d", p.Epoch, p.Epochs), fmt.Sprintf("loss %.3f acc %.1f%% %s", p.Loss, 100*p.Accuracy, left)},
 		{fmt.Sprintf("%d/%d", p.Epoch, p.Epochs), left},
 	}
-	const minBar, maxBar = 8, 40
+	const minBar, maxBar = 6, 40
 	for _, f := range forms {
 		text := cols(f.head) + cols(f.tail) + 2 // a space around the bar
 		if bar := barText(p, 1); text+cols(bar)-1+minBar <= width {
@@ -226,7 +252,7 @@ func progressLine(p model.Progress, eta time.Duration, testing bool, width int) 
 	return truncate(forms[len(forms)-1].head+" "+left, width)
 }
 
-// barText is the bar of p, w columns inside its brackets, drawn by progressbar: " 45% [====>.....]".
+// barText is the bar of p, w columns inside its brackets, drawn by progressbar: "45% [====>.....]".
 func barText(p model.Progress, w int) string {
 	total := max(p.Total, 1)
 	bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(io.Discard), progressbar.OptionSetWidth(w),
@@ -234,7 +260,7 @@ func barText(p model.Progress, w int) string {
 		progressbar.OptionSetElapsedTime(false))
 	bar.Set(min(p.Done, total))
 	bar.RenderBlank()
-	return strings.TrimRight(strings.TrimLeft(bar.String(), "\r"), " ")
+	return strings.TrimSpace(strings.TrimLeft(bar.String(), "\r"))
 }
 
 // truncate cuts s to at most width columns.

@@ -139,10 +139,15 @@ func Main(args []string, f *Factory) int {
 			hint, code = "see 'dltrain --help'", exitUsage
 		}
 	}
-	// One line each, whatever control characters the file names in them hold.
-	fmt.Fprintf(io.Err, "dltrain: %s\n", escapeControls(msg))
+	// One line each, whatever control characters the file names in them hold; on a terminal broken
+	// between words to fit its width.
+	width := 0
+	if io.ErrIsTerminal && io.Width != nil {
+		width = io.Width() - 1
+	}
+	fmt.Fprintln(io.Err, wrapText("dltrain: "+escapeControls(msg), width))
 	if hint != "" {
-		fmt.Fprintf(io.Err, "hint: %s\n", escapeControls(hint))
+		fmt.Fprintln(io.Err, wrapText("hint: "+escapeControls(hint), width))
 	}
 	return code
 }
