@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dltrain/dltrain/internal/checkpoint"
 )
 
 // commonTable lists every verb with the shared flags it has: o is -o/--output, j --json, q -q/--quiet,
@@ -321,5 +323,24 @@ func TestVersion(t *testing.T) {
 	Main([]string{"version"}, f)
 	if !bytes.Contains(out.Bytes(), []byte("built 2026-11-30T12:00:00Z")) {
 		t.Errorf("version does not show the build date: %s", out.String())
+	}
+
+	// Every checkpoint records the version and the build date; inspect shows them. A binary not
+	// stamped with a date records none.
+	dir := t.TempDir()
+	for _, date := range []string{"2026-11-30T12:00:00Z", ""} {
+		buildDate = date
+		m := trainSmall(t, dir, "m"+date+".bin")
+		ck, err := checkpoint.Load(m, nil)
+		if err != nil || ck.Version != buildVersion() || ck.BuildDate != date || ck.Keys["dltrain_build_date"] != date {
+			t.Errorf("checkpoint of a build dated %q: version %q, build date %q (%v)", date, ck.Version, ck.BuildDate, err)
+		}
+		if _, ok := ck.Keys["dltrain_build_date"]; ok != (date != "") {
+			t.Errorf("checkpoint of a build dated %q has the key dltrain_build_date: %v", date, ok)
+		}
+		code, out, _ := run(t, "inspect", m)
+		if date != "" && (code != 0 || !strings.Contains(out, "written by dltrain "+buildVersion()+" (built "+date+")")) {
+			t.Errorf("inspect: exit %d: %s", code, out)
+		}
 	}
 }

@@ -116,7 +116,8 @@ type layerJSON struct {
 type modelJSON struct {
 	Format         string            `json:"format"`
 	FormatVersion  string            `json:"format_version"`
-	DltrainVersion string            `json:"dltrain_version"` // "" when the file does not record it
+	DltrainVersion string            `json:"dltrain_version"`              // "" when the file does not record it
+	BuildDate      string            `json:"dltrain_build_date,omitempty"` // when that dltrain was built, if recorded
 	Arch           string            `json:"arch"`
 	Activation     string            `json:"activation"`
 	Loss           string            `json:"loss"`
@@ -141,7 +142,7 @@ type modelJSON struct {
 
 // knownKeys are the metadata keys inspect shows in their own lines; others are listed as they are.
 var knownKeys = []string{"format", "format_version", "arch", "activation", "loss", "norm_mean", "norm_std", "epoch", "step",
-	"epoch_step", "seed", "epochs", "batch_size", "optimizer", "lr", "momentum", "test_accuracy", "tensors_sha256", "dataset", "dltrain_version"}
+	"epoch_step", "seed", "epochs", "batch_size", "optimizer", "lr", "momentum", "test_accuracy", "tensors_sha256", "dataset", "dltrain_version", "dltrain_build_date"}
 
 func inspectRun(opts *InspectOptions) error {
 	if opts.WeightsMax < 1 || opts.WeightsMax > maxWeightTiles {
@@ -214,7 +215,7 @@ func fileHead(path string, n int) (int64, []byte, error) {
 func describeModel(ck checkpoint.Checkpoint) *modelJSON {
 	cfg := ck.Config
 	m := &modelJSON{
-		Format: ck.Keys["format"], FormatVersion: ck.Keys["format_version"], DltrainVersion: ck.Version,
+		Format: ck.Keys["format"], FormatVersion: ck.Keys["format_version"], DltrainVersion: ck.Version, BuildDate: ck.BuildDate,
 		Arch: cfg.Arch(), Activation: cfg.Activation.String(), Loss: cfg.Loss.String(), Parameters: cfg.NumParams(),
 		Dataset: ck.DatasetName(), Epoch: ck.Epoch, Step: ck.Step, EpochStep: ck.EpochStep, Epochs: ck.Hyper.Epochs,
 		BatchSize: ck.Hyper.BatchSize, LR: ck.Hyper.LR, Momentum: ck.Hyper.Momentum, Optimizer: ck.Hyper.Optimizer.String(), Seed: ck.Seed,
@@ -259,6 +260,9 @@ func printInspect(opts *InspectOptions, res inspectJSON, ck *checkpoint.Checkpoi
 	written := "not recorded"
 	if m.DltrainVersion != "" {
 		written = "dltrain " + m.DltrainVersion
+	}
+	if m.BuildDate != "" {
+		written += " (built " + m.BuildDate + ")"
 	}
 	line("format", "%s v%s (safetensors), written by %s, read by dltrain %s", m.Format, m.FormatVersion, written, res.ReaderVersion)
 	line("arch", "%s, %s hidden activation, %s loss", m.Arch, m.Activation, m.Loss)

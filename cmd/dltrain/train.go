@@ -441,7 +441,7 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	opts.record.Dataset, opts.record.Version = ds.Name, buildVersion()
+	opts.record.Dataset, opts.record.Version, opts.record.BuildDate = ds.Name, buildVersion(), buildDate
 	if hyper.ValSplit >= train.N {
 		return usageErr("--val-split %d: the training set has only %d images", hyper.ValSplit, train.N)
 	}
