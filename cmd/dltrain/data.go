@@ -31,27 +31,33 @@ func loadFiles(ds mnist.Dataset, files mnist.Files) (train, test *mnist.Set, err
 	return train, test, nil
 }
 
-// dataHint says what to do about a data error. It never suggests a command that would overwrite a
-// file the user has: make data only copies files that are missing.
+// dataHint says what to do about a data error, in lines. It never suggests a command that would
+// overwrite a file the user has: make data only copies files that are missing, and the command for
+// those without a checkout copies into the directory that was searched and found lacking.
 func dataHint(ds mnist.Dataset, err error) string {
-	fetch := "run 'make data' in a dltrain checkout"
-	switch {
-	case ds.Module != "":
-		fetch = fmt.Sprintf("run 'make data' in a dltrain checkout (or, anywhere: go mod download -json %s, and copy the data/*.gz files of the Dir it prints)", ds.Module)
-	case ds.DebianPackage != "":
-		fetch = fmt.Sprintf("run 'make data DATASET=%s' in a dltrain checkout (or install Debian's %s)", ds.Name, ds.DebianPackage)
-	case ds.ExplicitOnly:
-		return "point --data at a directory holding the four IDX files"
-	}
 	var nf *mnist.NotFoundError
 	var de *mnist.DigestError
 	switch {
+	case ds.ExplicitOnly:
+		return "point --data at a directory holding the four IDX files"
 	case errors.As(err, &nf):
+		var fetch string
+		switch {
+		case ds.Module != "" && len(nf.Dirs) > 0:
+			dir := shellQuote(nf.Dirs[0])
+			fetch = fmt.Sprintf("to fetch %s into %s through the Go module proxy: mkdir -p %s && cp \"$(go mod download -json %s | sed -n 's/.*\"Dir\": \"\\(.*\\)\".*/\\1/p')\"/data/*.gz %s/\n",
+				ds.Title, nf.Dirs[0], dir, ds.Module, dir)
+			fetch += "or run 'make data' in a dltrain checkout"
+		case ds.DebianPackage != "":
+			fetch = fmt.Sprintf("install Debian's %s (apt-get install %s), or run 'make data DATASET=%s' in a dltrain checkout", ds.DebianPackage, ds.DebianPackage, ds.Name)
+		default:
+			fetch = "run 'make data' in a dltrain checkout"
+		}
 		return fetch + ", or point --data or $DLTRAIN_DATA at a directory holding the four IDX files"
 	case errors.As(err, &de) && de.Owner.Name != "":
 		return fmt.Sprintf("these files are %s's: add --dataset %s to use them as %s, or point --data at %s's files", de.Owner.Title, de.Owner.Name, de.Owner.Title, ds.Title)
 	case errors.As(err, &de):
-		return fmt.Sprintf("move %s out of the way, then %s", de.Path, fetch)
+		return fmt.Sprintf("move %s out of the way, then fetch the files again (run 'make data' in a dltrain checkout)", de.Path)
 	}
 	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,12 +113,36 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestMissingDataHint: missing data is named by the absolute directory searched, with the command
+// that fetches the files into it for those without a checkout (run here offline, from the module
+// cache, when the module is there), besides 'make data'.
 func TestMissingDataHint(t *testing.T) {
 	f, _, errb := testFactory()
 	f.LoadData = loadData
-	code := Main([]string{"train", "--device", "cpu", "--data", t.TempDir()}, f)
-	if code != exitData || !strings.Contains(errb.String(), "make data") {
-		t.Fatalf("train with empty --data: exit %d, stderr %q; want %d and a 'make data' hint", code, errb.String(), exitData)
+	empty := filepath.Join(t.TempDir(), "data")
+	t.Chdir(filepath.Dir(empty))
+	code := Main([]string{"train", "--device", "cpu"}, f)
+	e := errb.String()
+	const prefix = "hint: to fetch MNIST into " // … DIR through the Go module proxy: COMMAND
+	if code != exitData || !strings.Contains(e, "dltrain: mnist: data not found in "+empty+": no such directory\n") ||
+		!strings.Contains(e, prefix+empty) || !strings.Contains(e, "'make data'") {
+		t.Fatalf("train with no ./data: exit %d, stderr %q; want %d, the directory searched and how to fetch the files", code, e, exitData)
+	}
+	line := e[strings.Index(e, prefix):]
+	line = line[:strings.IndexByte(line, '\n')]
+	_, command, _ := strings.Cut(line, "proxy: ")
+	sh := exec.Command("sh", "-c", command)
+	sh.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod") // the module cache only: tests fetch nothing
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Logf("the hint's command, offline: %v: %s", err, out)
+		if !strings.Contains(string(out), "GOPROXY=off") {
+			t.Fatalf("the hint's command failed for another reason than an empty module cache: %q", command)
+		}
+	} else {
+		ds, _ := mnist.Lookup("mnist")
+		if train, test, err := loadData(ds, ""); err != nil || train.N != 60000 || test.N != 10000 {
+			t.Fatalf("after the hint's command, MNIST does not load from ./data: %v", err)
+		}
 	}
 	// With a model file missing as well as the data damaged, the model is what eval reports: it checks
 	// the model file before it reads any data.

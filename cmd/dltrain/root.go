@@ -139,15 +139,19 @@ func Main(args []string, f *Factory) int {
 			hint, code = "see 'dltrain --help'", exitUsage
 		}
 	}
-	// One line each, whatever control characters the file names in them hold; on a terminal broken
-	// between words to fit its width.
+	// The message is one line, whatever control characters the file names in it hold; on a terminal
+	// it is broken between words to fit its width.
 	width := 0
 	if io.ErrIsTerminal && io.Width != nil {
 		width = io.Width() - 1
 	}
 	fmt.Fprintln(io.Err, wrapText("dltrain: "+escapeControls(msg), width))
+	// A hint may hold a command to paste: it is never broken, and a hint of several lines prints
+	// each on its own.
 	if hint != "" {
-		fmt.Fprintln(io.Err, wrapText("hint: "+escapeControls(hint), width))
+		for _, h := range strings.Split(hint, "\n") {
+			fmt.Fprintf(io.Err, "hint: %s\n", escapeControls(h))
+		}
 	}
 	return code
 }
