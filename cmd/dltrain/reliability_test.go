@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DLTRAIN_TEST_MAIN") == "1" {
 		f, _, _ := testFactory()
 		f.IO = stdIO()
+		if os.Getenv("DLTRAIN_TEST_README") == "1" {
+			f.LoadData = readmeLoader
+		}
 		if d, err := time.ParseDuration(os.Getenv("DLTRAIN_TEST_SLOW_SAVE")); err == nil {
 			beforeFinalSave = func() { time.Sleep(d) }
 		}
