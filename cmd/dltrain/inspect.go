@@ -306,7 +306,7 @@ func printInspect(opts *InspectOptions, res inspectJSON, ck *checkpoint.Checkpoi
 		}
 		line(head, "%s = %q", k, m.Metadata[k])
 	}
-	if opts.WeightsPNG != "" && ck != nil {
+	if opts.WeightsPNG != "" && ck != nil && !opts.Quiet {
 		fmt.Fprintf(out, "\nfirst-layer weights drawn to %s\n", opts.WeightsPNG)
 	}
 	return nil

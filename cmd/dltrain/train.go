@@ -107,17 +107,17 @@ with its architecture, activation and loss unless --hidden, --activation or --lo
 step, if it stopped mid-epoch) with its architecture, seed, optimizer and its state, schedule,
 validation split and frozen layers, and gives the same weights as an uninterrupted run. --lr, the
 schedule's settings, --weight-decay and --patience may change on --resume; the optimizer may not.
---resume FILE writes FILE again unless --out is given.
+--resume FILE writes FILE again unless -o is given.
 
---checkpoint-every N saves OUT-epochNNNN.bin (next to --out) every N epochs; --keep K keeps the K
+--checkpoint-every N saves OUT-epochNNNN.bin (next to -o's OUT) every N epochs; --keep K keeps the K
 newest of them (never another file, nor the one resumed from). The first SIGINT or SIGTERM finishes
-the current step, saves --out, prints the command that resumes the run and exits 130 or 143; a
+the current step, saves -o, prints the command that resumes the run and exits 130 or 143; a
 second one more than a second later exits at once, leaving the last complete checkpoint as it was.
 
 --metrics FILE writes one JSON object per epoch, with the keys epoch, train_loss, train_accuracy,
 test_loss, test_accuracy (fractions in 0..1), seconds, samples_per_second and lr, plus val_loss and
 val_accuracy with --val-split. If it (or a periodic checkpoint) cannot be written, training goes on,
---out is saved, and the command exits 1.
+-o is saved, and the command exits 1.
 
 No output may be an input, the key, a data file or another output, and two runs may not write the
 same output: these are refused before any work. A configuration estimated to need more memory than
@@ -319,7 +319,7 @@ func (opts *TrainOptions) checkpointOf(m *model.Model, h model.Hyper, testAccura
 // the name of another file given, and the outputs are locked until release.
 func (opts *TrainOptions) paths() (fs *files, release func(), err error) {
 	fs = &files{}
-	out := fs.output("--out", opts.Out)
+	out := fs.output("-o", opts.Out)
 	if opts.Resume != "" {
 		fs.input("--resume", opts.Resume, exitModel)
 	}
@@ -341,7 +341,7 @@ func (opts *TrainOptions) paths() (fs *files, release func(), err error) {
 	}
 	if opts.CheckpointEvery > 0 {
 		if last := filepath.Base(epochPath(opts.Out, model.MaxEpochs)); !safefile.NameFits(last) {
-			return nil, nil, withCode(exitModel, fmt.Errorf("--out %s: the name is too long for its periodic checkpoints (%s) to be written safely", opts.Out, last), "")
+			return nil, nil, withCode(exitModel, fmt.Errorf("-o %s: the name is too long for its periodic checkpoints (%s) to be written safely", opts.Out, last), "")
 		}
 		for _, r := range fs.refs {
 			if r == out || !sameDir(r, out) || !isEpochName(opts.Out, filepath.Base(r.abs)) {
@@ -349,9 +349,9 @@ func (opts *TrainOptions) paths() (fs *files, release func(), err error) {
 			}
 			switch {
 			case r.role != roleInput:
-				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of --out %s; give it another name", r.name, r.path, opts.Out)
+				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of -o %s; give it another name", r.name, r.path, opts.Out)
 			case r.name != "--resume": // resuming from a periodic checkpoint is what they are for
-				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of --out %s, which --checkpoint-every would overwrite", r.name, r.path, opts.Out)
+				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of -o %s, which --checkpoint-every would overwrite", r.name, r.path, opts.Out)
 			}
 		}
 	}
@@ -372,7 +372,7 @@ func trainRun(opts *TrainOptions) error {
 		opts.Out = opts.Resume // --resume continues the same file unless told otherwise
 	}
 	if opts.Out == "" {
-		return usageErr("--out must name a file")
+		return usageErr("-o must name a file")
 	}
 	if opts.CheckpointEvery < 0 || opts.Keep < 0 {
 		return usageErr("--checkpoint-every and --keep must be ≥ 0")
