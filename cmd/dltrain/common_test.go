@@ -1,3 +1,7 @@
+// common_test.go checks the flags every verb shares: a table of verb × flag, walked from the root
+// command so that a new verb fails until it is listed, and each flag run on each verb. Also shell
+// completion and the version flags.
+
 package main
 
 import (

@@ -1,3 +1,7 @@
+// grammar_test.go checks the verbs' shared grammar in use: predict's partial failures and default
+// model, export's format from the extension, keygen's directories, the one numbering of training
+// steps, train's results on stdout and its summary, eval's per-class scores.
+
 package main
 
 import (

@@ -49,7 +49,6 @@ type display struct {
 
 	// For the time left: when the run started, what it has done and has left.
 	start     time.Time
-	batch     int
 	doneRun   int // samples trained in this run's completed epochs
 	epochFrom int // samples of the current epoch done before this run (a mid-epoch resume)
 }
@@ -57,7 +56,7 @@ type display struct {
 // newDisplay makes train's display. With quiet, only the summary is printed (by train.go).
 func newDisplay(io *IO, quiet, json, showLR bool, batch, resumedSteps int) *display {
 	d := &display{out: io.Out, err: io.Err, width: io.Width, outTerm: io.OutIsTerminal, showLR: showLR,
-		bars: io.ErrIsTerminal && !quiet, start: time.Now(), batch: batch, epochFrom: resumedSteps * batch}
+		bars: io.ErrIsTerminal && !quiet, start: time.Now(), epochFrom: resumedSteps * batch}
 	if d.width == nil {
 		d.width = func() int { return 0 }
 	}

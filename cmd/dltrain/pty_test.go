@@ -1,5 +1,9 @@
 //go:build linux || darwin || freebsd
 
+// pty_test.go checks train's display as a user sees it in a terminal: the binary runs under a
+// pseudo-terminal and its output goes through a small terminal model (screen). It does not check
+// colours or cursor movement beyond what the display uses (CR, LF, erase-line).
+
 package main
 
 import (

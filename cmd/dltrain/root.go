@@ -92,15 +92,19 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		Long: `dltrain trains multi-layer perceptrons on MNIST (or Fashion-MNIST, or your own IDX files: see
 --dataset) and evaluates, inspects, draws and exports them.
 
-The data is read from --data DIR, else $DLTRAIN_DATA, else ./data; run 'make data' to fetch the
-official files through the Go module proxy. Nothing is downloaded at run time.`,
-		Example: `  make data                       # once: the official MNIST files into ./data
+The data is read from --data DIR, else $DLTRAIN_DATA, else ./data; 'make data' in a dltrain
+checkout fetches the official files through the Go module proxy, and when they are missing dltrain
+prints the command that fetches them. Nothing is downloaded at run time.
+
+Every verb spells what they share alike: -o/--output (the file it writes), --json, -q/--quiet, and
+on the verbs that compute --device (auto by default) and --threads.`,
+		Example: `  make data                       # once, in a checkout: the official MNIST files into ./data
   dltrain train --epochs 10 --metrics run.jsonl
-  dltrain eval model.bin --confusion-png cm.png
+  dltrain eval                    # model.bin
   dltrain plot run.jsonl -o curves.png
-  dltrain inspect model.bin
+  dltrain inspect
   dltrain export model.bin -o model.onnx
-  dltrain data sample -n 10 -o digits/ && dltrain predict model.bin digits/*.png`,
+  dltrain data sample -n 10 -o digits/ && dltrain predict digits/*.png`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
