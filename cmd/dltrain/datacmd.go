@@ -54,6 +54,8 @@ type DataSampleOptions struct {
 	N       int
 	Start   int
 	Out     string
+	JSON    bool
+	Quiet   bool
 }
 
 // NewCmdDataSample builds 'dltrain data sample'.
@@ -71,11 +73,13 @@ Each file is named INDEX-CLASS.png: INDEX is the image's place in the test set, 
 and idx (0000-label7.png), the class name in lower case with '-' for anything but letters and digits
 for Fashion-MNIST (0000-ankle-boot.png, 0001-pullover.png, 0004-t-shirt-top.png).
 
-Existing files are never overwritten: if any of the names is taken, nothing is written.`,
+Existing files are never overwritten: if any of the names is taken, nothing is written.
+
+--json prints {dir, dataset, files} instead of the lines that name the files written.`,
 		Example: `  dltrain data sample -n 10 -o digits/
   dltrain predict model.bin digits/*.png
   dltrain data sample --dataset fashion-mnist -n 20 --start 100 -o clothes/`,
-		Args: cobra.NoArgs,
+		Args: argsRange(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -85,10 +89,13 @@ Existing files are never overwritten: if any of the names is taken, nothing is w
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Dataset, "dataset", mnist.DefaultDataset, datasetHelp)
-	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
+	fl.StringVar(&opts.Data, "data", "", dataHelp)
 	fl.IntVarP(&opts.N, "number", "n", 10, "how many images")
 	fl.IntVar(&opts.Start, "start", 0, "index of the first test image")
-	fl.StringVarP(&opts.Out, "output", "o", "", "directory to write into (required; created if missing)")
+	addCommon(cmd, commonFlags{Output: &opts.Out, OutputHelp: "directory to write into (required; created if missing)", JSON: &opts.JSON, Quiet: &opts.Quiet})
+	enumFlag(cmd, "dataset", mnist.Names()...)
+	dirFlag(cmd, "data")
+	dirFlag(cmd, "output")
 	return cmd
 }
 
@@ -157,6 +164,12 @@ func dataSampleRun(opts *DataSampleOptions) error {
 		if err := writeNewPNG(filepath.Join(opts.Out, name), img); err != nil {
 			return withCode(exitError, fmt.Errorf("data sample: %w (%d of %d files written)", err, k, len(names)), "")
 		}
+	}
+	if opts.JSON {
+		return printJSON(opts.IO, object{{"dir", opts.Out}, {"dataset", ds.Name}, {"files", names}})
+	}
+	if opts.Quiet {
+		return nil
 	}
 	out := opts.IO.Out
 	what := "images"

@@ -34,6 +34,8 @@ type DataPreviewOptions struct {
 	Variants int
 	Seed     uint64
 	Out      string
+	JSON     bool
+	Quiet    bool
 	Force    bool
 	AugmentOptions
 }
@@ -78,9 +80,13 @@ The file is written atomically; an existing one is replaced only with --force, a
 	fl.IntVar(&opts.Start, "start", 0, "index of the first training image")
 	fl.IntVar(&opts.Variants, "variants", 3, fmt.Sprintf("deformations per image, those of epochs 1..K (1..%d)", maxPreviewVariants))
 	fl.Uint64Var(&opts.Seed, "seed", 1, "the training run's seed: the deformations are those of this seed")
-	fl.StringVarP(&opts.Out, "output", "o", "", "PNG file to write (required)")
 	fl.BoolVar(&opts.Force, "force", false, "replace the output file if it exists")
 	bindAugmentFlags(fl, &opts.AugmentOptions, "elastic", "the deformation to show")
+	addCommon(cmd, commonFlags{Output: &opts.Out, OutputHelp: "PNG file to write (required)", JSON: &opts.JSON, Quiet: &opts.Quiet})
+	enumFlag(cmd, "dataset", mnist.Names()...)
+	enumFlag(cmd, "augment", "none", "affine", "elastic")
+	dirFlag(cmd, "data")
+	fileFlag(cmd, "output", "png")
 	return cmd
 }
 
@@ -153,8 +159,14 @@ func dataPreviewRun(opts *DataPreviewOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.IO.Out, "wrote %s: %d %s training images (from #%d), each with %d deformations (%s), %d bytes\n",
-		opts.Out, opts.N, ds.Title, opts.Start, opts.Variants, p.Mode, size)
+	if opts.JSON {
+		return printJSON(opts.IO, object{{"output", opts.Out}, {"dataset", ds.Name}, {"images", opts.N}, {"start", opts.Start},
+			{"variants", opts.Variants}, {"augment", p.Mode.String()}, {"bytes", size}})
+	}
+	if !opts.Quiet {
+		fmt.Fprintf(opts.IO.Out, "wrote %s: %d %s training images (from #%d), each with %d deformations (%s), %d bytes\n",
+			printable(opts.Out), opts.N, ds.Title, opts.Start, opts.Variants, p.Mode, size)
+	}
 	return nil
 }
 

@@ -42,9 +42,9 @@ func lookupDataset(name string) (mnist.Dataset, error) {
 
 // modelDataset picks the data set for a verb that uses checkpoint ck (read from path): the one ck was
 // trained on when flag is empty or names the same; another one only with allow, since a model scored
-// or labelled with another set's classes gives numbers that mean nothing. A note on stderr says when a
+// or labelled with another set's classes gives numbers that mean nothing. A note on stderr (unless quiet) says when a
 // mismatch was allowed.
-func modelDataset(io *IO, ck checkpoint.Checkpoint, path, flag string, allow bool) (mnist.Dataset, error) {
+func modelDataset(io *IO, quiet bool, ck checkpoint.Checkpoint, path, flag string, allow bool) (mnist.Dataset, error) {
 	trained := ck.DatasetName()
 	own, ownErr := mnist.Lookup(trained)
 	if flag == "" {
@@ -71,7 +71,7 @@ func modelDataset(io *IO, ck checkpoint.Checkpoint, path, flag string, allow boo
 			err:  fmt.Errorf("%s was trained on %s, not %s (--dataset %s)", path, title, ds.Title, ds.Name),
 			hint: fmt.Sprintf("leave out --dataset to use %s, or add --%s to use %s anyway", title, mismatchFlag, ds.Title)}
 	}
-	fmt.Fprintf(io.Err, "dltrain: %s was trained on %s; using %s as asked (--%s)\n", path, title, ds.Title, mismatchFlag)
+	note(io, quiet, "%s was trained on %s; using %s as asked (--%s)", printable(path), title, ds.Title, mismatchFlag)
 	return ds, nil
 }
 

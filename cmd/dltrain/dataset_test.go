@@ -290,7 +290,7 @@ func TestIdxDataset(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, mnist.TestLabelsName), raw, 0o644)
 	f, _, errb = testFactory()
 	f.LoadData = loadData
-	if code := Main([]string{"eval", out, "--data", dir}, f); code != exitData || !strings.Contains(errb.String(), "mnist: idx: t10k-labels-idx1-ubyte: label 12 at index 3") {
+	if code := Main([]string{"eval", out, "--data", dir}, f); code != exitData || !strings.Contains(errb.String(), "dltrain: idx: t10k-labels-idx1-ubyte: label 12 at index 3") {
 		t.Errorf("eval with a bad idx label: exit %d, stderr %q", code, errb.String())
 	}
 }
@@ -330,7 +330,7 @@ func TestRealMNISTThroughCLI(t *testing.T) {
 	f.LoadData = loadData
 	code := Main([]string{"eval", model, "--data", dir}, f)
 	e := errb.String()
-	if code != exitData || !strings.Contains(e, "dltrain: mnist: mnist: t10k-labels-idx1-ubyte.gz: content SHA-256 ") ||
+	if code != exitData || !strings.Contains(e, "dltrain: mnist: t10k-labels-idx1-ubyte.gz: content SHA-256 ") ||
 		!strings.Contains(e, "does not match MNIST's t10k-labels") || !strings.Contains(e, "hint: move "+lab+" out of the way") {
 		t.Errorf("eval with one label changed: exit %d, stderr %q; want %d naming the file and MNIST", code, e, exitData)
 	}

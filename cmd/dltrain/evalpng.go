@@ -20,7 +20,8 @@ import (
 const maxErrorTiles = 256
 
 // evalPictures writes the pictures eval was asked for; pred is each test image's predicted class (nil
-// when no picture was asked for). It returns what it wrote, one line each, for the text report.
+// when no picture was asked for). It returns what it wrote, one line each, for the text report (with
+// -q only that a picture was not written).
 func evalPictures(opts *EvalOptions, ck checkpoint.Checkpoint, ds mnist.Dataset, ev model.Eval, test *mnist.Set, pred []uint8) ([]string, error) {
 	var notes []string
 	what := fmt.Sprintf("%s, epoch %d", ck.Config.Arch(), ck.Epoch)
@@ -40,7 +41,9 @@ func evalPictures(opts *EvalOptions, ck checkpoint.Checkpoint, ds mnist.Dataset,
 		if err != nil {
 			return nil, err
 		}
-		notes = append(notes, fmt.Sprintf("confusion matrix drawn to %s", opts.ConfusionPNG))
+		if !opts.Quiet { // a confirmation: -q leaves it out
+			notes = append(notes, fmt.Sprintf("confusion matrix drawn to %s", opts.ConfusionPNG))
+		}
 	}
 	if opts.ErrorsPNG != "" {
 		tiles, wrong := errorTiles(ds, test, pred, opts.ErrorsMax)
@@ -58,7 +61,9 @@ func evalPictures(opts *EvalOptions, ck checkpoint.Checkpoint, ds mnist.Dataset,
 		if err != nil {
 			return nil, err
 		}
-		notes = append(notes, fmt.Sprintf("%d of %d misclassified images drawn to %s", len(tiles), wrong, opts.ErrorsPNG))
+		if !opts.Quiet {
+			notes = append(notes, fmt.Sprintf("%d of %d misclassified images drawn to %s", len(tiles), wrong, opts.ErrorsPNG))
+		}
 	}
 	return notes, nil
 }

@@ -34,6 +34,7 @@ type InspectOptions struct {
 	Model      string
 	KeyFile    string
 	JSON       bool
+	Quiet      bool
 	WeightsPNG string
 	WeightsMax int
 }
@@ -42,9 +43,9 @@ type InspectOptions struct {
 func NewCmdInspect(f *Factory, runF func(*InspectOptions) error) *cobra.Command {
 	opts := &InspectOptions{IO: f.IO}
 	cmd := &cobra.Command{
-		Use:   "inspect MODEL",
+		Use:   "inspect [MODEL]",
 		Short: "Show what a checkpoint holds: architecture, data set, training settings, accuracy",
-		Long: `Show what a checkpoint holds: its architecture and parameter count, the data set it was trained
+		Long: `Show what a checkpoint (MODEL, default model.bin) holds: its architecture and parameter count, the data set it was trained
 on and its classes, the training settings and position (epoch, step, batch size, learning rate,
 momentum, seed), its test accuracy, whether it is encrypted, and which dltrain wrote it (when the
 file records it). Metadata keys this dltrain does not interpret are listed as they are.
@@ -64,9 +65,12 @@ when the model could be read, model with its fields and the raw metadata.`,
   dltrain inspect model.bin --json | jq .model.dataset
   dltrain inspect model.bin --weights-png fc1.png
   dltrain inspect secret.bin --key-file my.key`,
-		Args: cobra.ExactArgs(1),
+		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = args[0]
+			opts.Model = "model.bin"
+			if len(args) > 0 {
+				opts.Model = args[0]
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -75,9 +79,11 @@ when the model could be read, model with its fields and the raw metadata.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
-	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	addCommon(cmd, commonFlags{JSON: &opts.JSON, Quiet: &opts.Quiet})
 	fl.StringVar(&opts.WeightsPNG, "weights-png", "", "draw the first layer's weights into this PNG file")
 	fl.IntVar(&opts.WeightsMax, "weights-max", 256, fmt.Sprintf("most units --weights-png draws (1..%d)", maxWeightTiles))
+	fileFlag(cmd, "key-file")
+	fileFlag(cmd, "weights-png", "png")
 	return cmd
 }
 
@@ -110,7 +116,8 @@ type layerJSON struct {
 type modelJSON struct {
 	Format         string            `json:"format"`
 	FormatVersion  string            `json:"format_version"`
-	DltrainVersion string            `json:"dltrain_version"` // "" when the file does not record it
+	DltrainVersion string            `json:"dltrain_version"`              // "" when the file does not record it
+	BuildDate      string            `json:"dltrain_build_date,omitempty"` // when that dltrain was built, if recorded
 	Arch           string            `json:"arch"`
 	Activation     string            `json:"activation"`
 	Loss           string            `json:"loss"`
@@ -135,7 +142,7 @@ type modelJSON struct {
 
 // knownKeys are the metadata keys inspect shows in their own lines; others are listed as they are.
 var knownKeys = []string{"format", "format_version", "arch", "activation", "loss", "norm_mean", "norm_std", "epoch", "step",
-	"epoch_step", "seed", "epochs", "batch_size", "optimizer", "lr", "momentum", "test_accuracy", "tensors_sha256", "dataset", "dltrain_version"}
+	"epoch_step", "seed", "epochs", "batch_size", "optimizer", "lr", "momentum", "test_accuracy", "tensors_sha256", "dataset", "dltrain_version", "dltrain_build_date"}
 
 func inspectRun(opts *InspectOptions) error {
 	if opts.WeightsMax < 1 || opts.WeightsMax > maxWeightTiles {
@@ -208,7 +215,7 @@ func fileHead(path string, n int) (int64, []byte, error) {
 func describeModel(ck checkpoint.Checkpoint) *modelJSON {
 	cfg := ck.Config
 	m := &modelJSON{
-		Format: ck.Keys["format"], FormatVersion: ck.Keys["format_version"], DltrainVersion: ck.Version,
+		Format: ck.Keys["format"], FormatVersion: ck.Keys["format_version"], DltrainVersion: ck.Version, BuildDate: ck.BuildDate,
 		Arch: cfg.Arch(), Activation: cfg.Activation.String(), Loss: cfg.Loss.String(), Parameters: cfg.NumParams(),
 		Dataset: ck.DatasetName(), Epoch: ck.Epoch, Step: ck.Step, EpochStep: ck.EpochStep, Epochs: ck.Hyper.Epochs,
 		BatchSize: ck.Hyper.BatchSize, LR: ck.Hyper.LR, Momentum: ck.Hyper.Momentum, Optimizer: ck.Hyper.Optimizer.String(), Seed: ck.Seed,
@@ -254,6 +261,9 @@ func printInspect(opts *InspectOptions, res inspectJSON, ck *checkpoint.Checkpoi
 	if m.DltrainVersion != "" {
 		written = "dltrain " + m.DltrainVersion
 	}
+	if m.BuildDate != "" {
+		written += " (built " + m.BuildDate + ")"
+	}
 	line("format", "%s v%s (safetensors), written by %s, read by dltrain %s", m.Format, m.FormatVersion, written, res.ReaderVersion)
 	line("arch", "%s, %s hidden activation, %s loss", m.Arch, m.Activation, m.Loss)
 	var parts []string
@@ -296,7 +306,7 @@ func printInspect(opts *InspectOptions, res inspectJSON, ck *checkpoint.Checkpoi
 		}
 		line(head, "%s = %q", k, m.Metadata[k])
 	}
-	if opts.WeightsPNG != "" && ck != nil {
+	if opts.WeightsPNG != "" && ck != nil && !opts.Quiet {
 		fmt.Fprintf(out, "\nfirst-layer weights drawn to %s\n", opts.WeightsPNG)
 	}
 	return nil

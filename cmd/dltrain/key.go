@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dltrain/dltrain/internal/checkpoint"
+	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // keyFlagHelp is shared by every verb that reads or writes checkpoints.
@@ -79,42 +81,78 @@ func modelErr(verb string, err error) error {
 	return withCode(exitModel, err, "")
 }
 
+// KeygenOptions are the inputs of 'dltrain keygen'.
+type KeygenOptions struct {
+	IO    *IO
+	Out   string
+	JSON  bool
+	Quiet bool
+}
+
 // NewCmdKeygen builds 'dltrain keygen'.
-func NewCmdKeygen(f *Factory) *cobra.Command {
-	var out string
+func NewCmdKeygen(f *Factory, runF func(*KeygenOptions) error) *cobra.Command {
+	opts := &KeygenOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "keygen -o FILE",
 		Short: "Create a random AES-256 key file for encrypted checkpoints",
 		Long: `Create a random 256-bit key, written as 64 hex characters to a new file readable only by you
-(mode 0600). It never overwrites a file. Keep the key away from the models it protects: anyone with
-both can read and replace the weights, and a lost key makes its models unreadable.`,
+(mode 0600). It never overwrites a file. Missing directories above it are created, readable only by
+you (mode 0700). Keep the key away from the models it protects: anyone with both can read and
+replace the weights, and a lost key makes its models unreadable.
+
+--json prints {file, mode} instead of the line that names the file written.`,
 		Example: `  dltrain keygen -o ~/.config/dltrain/model.key
   dltrain train --key-file ~/.config/dltrain/model.key
   DLTRAIN_KEY_FILE=~/.config/dltrain/model.key dltrain eval model.bin`,
-		Args: cobra.NoArgs,
+		Args: argsRange(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return usageErr("keygen needs -o FILE")
+			if runF != nil {
+				return runF(opts)
 			}
-			k, err := checkpoint.NewKey()
-			if err != nil {
-				return err
-			}
-			fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return withCode(exitUsage, fmt.Errorf("keygen: %w", err), "")
-			}
-			if _, err := fh.Write(k); err != nil {
-				fh.Close()
-				return err
-			}
-			if err := fh.Close(); err != nil {
-				return err
-			}
-			fmt.Fprintf(f.IO.Out, "wrote a new key to %s (mode 0600); keep it apart from the models it protects\n", out)
-			return nil
+			return keygenRun(opts)
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "key file to create")
+	addCommon(cmd, commonFlags{Output: &opts.Out, OutputHelp: "key file to create (required; never overwritten)", JSON: &opts.JSON, Quiet: &opts.Quiet})
+	fileFlag(cmd, "output", "key")
 	return cmd
+}
+
+func keygenRun(opts *KeygenOptions) error {
+	out := opts.Out
+	if out == "" {
+		return usageErr("keygen needs -o FILE")
+	}
+	if _, err := os.Lstat(out); err == nil {
+		return withCode(exitUsage, fmt.Errorf("keygen: %s already exists; a key is never overwritten", out), "give -o a new file")
+	}
+	// The directories above the key, where missing, are the user's own: readable by nobody else.
+	if dir := filepath.Dir(out); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return withCode(exitUsage, fmt.Errorf("keygen: %w", safefile.Cause(err)), "")
+		}
+	}
+	k, err := checkpoint.NewKey()
+	if err != nil {
+		return err
+	}
+	fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("keygen: %w", err), "")
+	}
+	if _, err := fh.Write(k); err != nil {
+		fh.Close()
+		os.Remove(out)
+		return withCode(exitError, fmt.Errorf("keygen: %s: %w", out, safefile.Cause(err)), "")
+	}
+	if err := fh.Close(); err != nil {
+		os.Remove(out)
+		return withCode(exitError, fmt.Errorf("keygen: %s: %w", out, safefile.Cause(err)), "")
+	}
+	switch {
+	case opts.JSON:
+		return printJSON(opts.IO, object{{"file", out}, {"mode", "0600"}})
+	case !opts.Quiet:
+		fmt.Fprintf(opts.IO.Out, "wrote a new key to %s (mode 0600); keep it apart from the models it protects\n", printable(out))
+	}
+	return nil
 }

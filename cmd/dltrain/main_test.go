@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,8 +18,15 @@ import (
 	"github.com/dltrain/dltrain/internal/mnist"
 )
 
-// subsetDir is the committed real-MNIST subset, as an absolute path (tests may change directory).
-var subsetDir, _ = filepath.Abs("../../testdata/mnist-subset")
+// subsetDir is the committed real-MNIST subset, as an absolute path (tests may change directory); a
+// child process started in another directory is told where it is by $DLTRAIN_TEST_SUBSET.
+var subsetDir = func() string {
+	if d := os.Getenv("DLTRAIN_TEST_SUBSET"); d != "" {
+		return d
+	}
+	d, _ := filepath.Abs("../../testdata/mnist-subset")
+	return d
+}()
 
 // testFactory returns a Factory with buffer IO and the committed real-MNIST subset as its data.
 func testFactory() (*Factory, *bytes.Buffer, *bytes.Buffer) {
@@ -69,32 +77,72 @@ func TestUsageErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"train --epochs x", exitUsage, "invalid argument"},
+		{"train --epochs x", exitUsage, `dltrain: --epochs: "x" is not a whole number` + "\nhint: see 'dltrain train --help'\n"},
+		{"train --lr abc", exitUsage, `dltrain: --lr: "abc" is not a number`},
+		{"train --seed -1", exitUsage, `dltrain: --seed: "-1" is not a whole number of 0 or more`},
+		{"train --epochs 99999999999999999999", exitUsage, `--epochs: "99999999999999999999" is out of range`},
+		{"train --save-best=maybe", exitUsage, `--save-best: "maybe" is not true or false`},
+		{"train --lr", exitUsage, "dltrain: --lr needs a value\n"},
+		{"train --epoch 3", exitUsage, "dltrain: unknown flag --epoch\nhint: did you mean --epochs? see 'dltrain train --help'\n"},
+		{"train -epochs 3", exitUsage, "hint: did you mean --epochs?"},
+		{"eval --jsn", exitUsage, "hint: did you mean --json?"},
 		{"train --epochs 0 --device cpu", exitUsage, "epochs 0"},
 		{"train --hidden 12,x --device cpu", exitUsage, "bad hidden width"},
 		{"train --activation gelu --device cpu", exitUsage, "unknown activation"},
 		{"train --loss hinge --device cpu", exitUsage, "unknown loss"},
-		{"train --device tpu", exitUsage, "unknown --device"},
+		{"train --device tpu", exitUsage, `dltrain: --device: "tpu" is not one of auto, cpu, cuda` + "\n"},
+		{"train --threads -1", exitUsage, "dltrain: --threads -1: want 0 (all cores) or more\n"},
 		{"train --lr -1 --device cpu", exitUsage, "learning rate"},
-		{"train extra", exitUsage, "unknown command"},
-		{"eval", exitUsage, "accepts 1 arg"},
-		{"frobnicate", exitUsage, "unknown command"},
-		{"train --device cuda", exitError, "built without CUDA: make build-cuda"},
+		{"train extra", exitUsage, "dltrain: train takes no arguments, got extra\nhint: usage: dltrain train [flags]; see 'dltrain train --help'\n"},
+		{"eval a.bin b.bin", exitUsage, "dltrain: eval takes at most 1 argument, got 2: a.bin b.bin\nhint: usage: dltrain eval [MODEL] [flags]; see 'dltrain eval --help'\n"},
+		{"inspect a.bin b.bin", exitUsage, "see 'dltrain inspect --help'"},
+		{"export", exitUsage, "dltrain: export needs MODEL\nhint: usage: dltrain export MODEL [flags]; see 'dltrain export --help'\n"},
+		{"plot", exitUsage, "dltrain: plot needs METRICS.jsonl... -o FILE.png\n"},
+		{"predict", exitUsage, "dltrain: predict needs [MODEL] IMAGE...\nhint: usage: dltrain predict [MODEL] IMAGE... [flags]; see 'dltrain predict --help'\n"},
+		{"data sample x", exitUsage, "dltrain: data sample takes no arguments, got x\nhint: usage: dltrain data sample -o DIR [flags]; see 'dltrain data sample --help'\n"},
+		{"frobnicate", exitUsage, "dltrain: unknown command \"frobnicate\" for 'dltrain'\nhint: see 'dltrain --help'\n"},
+		{"trian", exitUsage, "dltrain: unknown command \"trian\" for 'dltrain'\nhint: did you mean 'dltrain train'? see 'dltrain --help'\n"},
+		{"data smaple", exitUsage, "see 'dltrain data --help'"},
+		{"train --device cuda", exitError, "dltrain: built without CUDA: make build-cuda\n"},
 	} {
 		f, _, errb := testFactory()
 		code := Main(strings.Fields(c.args), f)
-		if code != c.code || !strings.Contains(errb.String(), c.want) {
+		if code != c.code || !strings.Contains(errb.String(), c.want) || strings.Contains(errb.String(), "strconv") {
 			t.Errorf("dltrain %s: exit %d, stderr %q; want exit %d and %q", c.args, code, errb.String(), c.code, c.want)
 		}
 	}
 }
 
+// TestMissingDataHint: missing data is named by the absolute directory searched, with the command
+// that fetches the files into it for those without a checkout (run here offline, from the module
+// cache, when the module is there), besides 'make data'.
 func TestMissingDataHint(t *testing.T) {
 	f, _, errb := testFactory()
 	f.LoadData = loadData
-	code := Main([]string{"train", "--device", "cpu", "--data", t.TempDir()}, f)
-	if code != exitData || !strings.Contains(errb.String(), "make data") {
-		t.Fatalf("train with empty --data: exit %d, stderr %q; want %d and a 'make data' hint", code, errb.String(), exitData)
+	empty := filepath.Join(t.TempDir(), "data")
+	t.Chdir(filepath.Dir(empty))
+	code := Main([]string{"train", "--device", "cpu"}, f)
+	e := errb.String()
+	const prefix = "hint: to fetch MNIST into " // … DIR through the Go module proxy: COMMAND
+	if code != exitData || !strings.Contains(e, "dltrain: mnist: data not found in "+empty+": no such directory\n") ||
+		!strings.Contains(e, prefix+empty) || !strings.Contains(e, "'make data'") {
+		t.Fatalf("train with no ./data: exit %d, stderr %q; want %d, the directory searched and how to fetch the files", code, e, exitData)
+	}
+	line := e[strings.Index(e, prefix):]
+	line = line[:strings.IndexByte(line, '\n')]
+	_, command, _ := strings.Cut(line, "proxy: ")
+	sh := exec.Command("sh", "-c", command)
+	sh.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod") // the module cache only: tests fetch nothing
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Logf("the hint's command, offline: %v: %s", err, out)
+		if !strings.Contains(string(out), "GOPROXY=off") {
+			t.Fatalf("the hint's command failed for another reason than an empty module cache: %q", command)
+		}
+	} else {
+		ds, _ := mnist.Lookup("mnist")
+		if train, test, err := loadData(ds, ""); err != nil || train.N != 60000 || test.N != 10000 {
+			t.Fatalf("after the hint's command, MNIST does not load from ./data: %v", err)
+		}
 	}
 	// With a model file missing as well as the data damaged, the model is what eval reports: it checks
 	// the model file before it reads any data.
@@ -119,8 +167,9 @@ func TestTrainEvalExport(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "model written to "+ckpt) || !strings.Contains(errb.String(), "epoch 3/3") ||
-		!strings.Contains(errb.String(), "built without CUDA; using the CPU") {
+	// A build without CUDA on a machine without a GPU uses the CPU without a word about CUDA.
+	if !strings.Contains(out.String(), "model written to "+ckpt) || !strings.Contains(out.String(), "epoch 3/3") ||
+		!nvidiaPresent() && strings.Contains(errb.String(), "CUDA") {
 		t.Fatalf("train output:\n%s\n%s", out.String(), errb.String())
 	}
 	mf, err := os.Open(metrics)
@@ -160,9 +209,20 @@ func TestTrainEvalExport(t *testing.T) {
 	if ev.Accuracy != lines[2]["test_accuracy"] || ev.N != 1000 {
 		t.Fatalf("eval accuracy %v on %d, training's last epoch reported %v", ev.Accuracy, ev.N, lines[2]["test_accuracy"])
 	}
+	support := 0
+	for c := range ev.PerClassSupport {
+		support += ev.PerClassSupport[c]
+		if ev.PerClassRecall[c] != ev.PerClassAccuracy[c] || ev.PerClassPrecision[c] <= 0 || ev.PerClassF1[c] <= 0 {
+			t.Errorf("eval --json class %d: precision %v, recall %v (accuracy %v), f1 %v", c, ev.PerClassPrecision[c], ev.PerClassRecall[c], ev.PerClassAccuracy[c], ev.PerClassF1[c])
+		}
+	}
+	if support != ev.N || ev.MacroF1 <= 0 || ev.MacroF1 > 1 {
+		t.Errorf("eval --json: support %d of %d, macro F1 %v", support, ev.N, ev.MacroF1)
+	}
 
 	f, out, _ = testFactory()
-	if code := Main([]string{"eval", ckpt}, f); code != 0 || !strings.Contains(out.String(), "confusion") || !strings.Contains(out.String(), "accuracy  ") {
+	if code := Main([]string{"eval", ckpt}, f); code != 0 || !strings.Contains(out.String(), "confusion") || !strings.Contains(out.String(), "accuracy  ") ||
+		!strings.Contains(out.String(), "class  precision   recall       f1  support") || !strings.Contains(out.String(), "\nmacro  ") {
 		t.Fatalf("eval text: exit %d: %s", code, out.String())
 	}
 
@@ -209,7 +269,7 @@ func TestBadModelFile(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "bad.bin")
 	os.WriteFile(p, []byte("not a model at all"), 0o644)
-	for _, args := range [][]string{{"eval", p}, {"export", p, "-o", filepath.Join(dir, "x")}} {
+	for _, args := range [][]string{{"eval", p}, {"export", p, "-o", filepath.Join(dir, "x.onnx")}} {
 		verb := args[0]
 		f, _, errb := testFactory()
 		code := Main(args, f)

@@ -25,6 +25,8 @@ type PlotOptions struct {
 	Title  string
 	Width  int
 	Height int
+	JSON   bool
+	Quiet  bool
 }
 
 // NewCmdPlot builds 'dltrain plot'.
@@ -42,7 +44,7 @@ A resumed run appends to its metrics file; where an epoch appears twice the late
 plot says so. The PNG is written atomically and never over one of the metrics files.`, figure.MaxRuns),
 		Example: `  dltrain train --metrics run.jsonl && dltrain plot run.jsonl -o curves.png
   dltrain plot h128.jsonl h512.jsonl -o compare.png --title "hidden 128 vs 512"`,
-		Args: cobra.MinimumNArgs(1),
+		Args: argsRange(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Files = args
 			if runF != nil {
@@ -52,10 +54,14 @@ plot says so. The PNG is written atomically and never over one of the metrics fi
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Out, "output", "o", "", "PNG file to write (required)")
+	addCommon(cmd, commonFlags{Output: &opts.Out, OutputHelp: "PNG file to write (required)", JSON: &opts.JSON, Quiet: &opts.Quiet})
 	fl.StringVar(&opts.Title, "title", "", "title above the panels")
 	fl.IntVar(&opts.Width, "width", 1200, "picture width in pixels")
 	fl.IntVar(&opts.Height, "height", 500, "picture height in pixels")
+	fileFlag(cmd, "output", "png")
+	cmd.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"jsonl"}, cobra.ShellCompDirectiveFilterFileExt
+	}
 	return cmd
 }
 
@@ -78,7 +84,7 @@ func plotRun(opts *PlotOptions) error {
 			return err
 		}
 		if run.Replaced > 0 {
-			fmt.Fprintf(opts.IO.Err, "dltrain: %s: %d epoch lines were repeated (a resumed run); the last line of each epoch counts\n", path, run.Replaced)
+			note(opts.IO, opts.Quiet, "%s: %d epoch lines were repeated (a resumed run); the last line of each epoch counts", printable(path), run.Replaced)
 		}
 		runs[i] = run
 		epochs = max(epochs, run.Epochs[len(run.Epochs)-1].Epoch)
@@ -89,11 +95,16 @@ func plotRun(opts *PlotOptions) error {
 	if err != nil {
 		return err
 	}
-	n := "runs"
-	if len(runs) == 1 {
-		n = "run"
+	if opts.JSON {
+		return printJSON(opts.IO, object{{"file", opts.Out}, {"runs", len(runs)}, {"epochs", epochs}})
 	}
-	fmt.Fprintf(opts.IO.Out, "wrote %s (%d %s, up to epoch %d)\n", opts.Out, len(runs), n, epochs)
+	if !opts.Quiet {
+		n := "runs"
+		if len(runs) == 1 {
+			n = "run"
+		}
+		fmt.Fprintf(opts.IO.Out, "wrote %s (%d %s, up to epoch %d)\n", printable(opts.Out), len(runs), n, epochs)
+	}
 	return nil
 }
 

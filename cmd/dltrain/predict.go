@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -24,19 +26,23 @@ type PredictOptions struct {
 	Images        []string
 	Invert        string
 	JSON          bool
+	Quiet         bool
 	Device        string
+	Threads       int
 	KeyFile       string
 	Dataset       string
 	AllowMismatch bool
+
+	implicitModel bool // MODEL was not given: the first file is an image, and model.bin is used
 }
 
 // NewCmdPredict builds 'dltrain predict'.
 func NewCmdPredict(f *Factory, runF func(*PredictOptions) error) *cobra.Command {
 	opts := &PredictOptions{IO: f.IO}
 	cmd := &cobra.Command{
-		Use:   "predict MODEL IMAGE...",
+		Use:   "predict [MODEL] IMAGE...",
 		Short: "Classify digits (or clothes, for a Fashion-MNIST model) in PNG, JPEG or GIF images",
-		Long: `Classify each image. It is converted to grayscale and, since MNIST digits are light on dark,
+		Long: `Classify each image with MODEL, or with model.bin when the first file is an image. It is converted to grayscale and, since MNIST digits are light on dark,
 inverted when its border is light (--invert auto). A 28x28 image is then used as it is; any other is
 prepared as MNIST's digits were: cropped to the ink, scaled to 20 pixels on its longer side and
 centred by its centre of mass in a 28x28 frame. Prints the predicted class and the top-3
@@ -50,16 +56,26 @@ An image is composited over white (a drawing saved with a transparent background
 looks), and a JPEG is turned as its EXIF orientation says. An image with no ink (one gray level
 throughout) gets a warning: its prediction means nothing.
 
+Every image is classified even when others cannot be read: each one that cannot is reported on
+stderr (in --json as an entry with the keys file and error), and the command then exits 3.
+
 --json prints an array of objects with the keys file, digit (the class index), class (its name),
 inverted, blank (only when true) and top3 (digit, class, probability); a probability that is not a
 number is written as null.`,
-		Example: `  dltrain predict model.bin my-digit.png
-  dltrain data sample -n 10 -o digits/ && dltrain predict model.bin digits/*.png
+		Example: `  dltrain data sample -n 10 -o digits/ && dltrain predict model.bin digits/*.png
+  dltrain predict digits/*.png                  # with model.bin
   dltrain predict model.bin scans/*.jpg --json
   dltrain predict model.bin white-on-black.png --invert no`,
-		Args: cobra.MinimumNArgs(2),
+		Args: argsRange(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Model, opts.Images = args[0], args[1:]
+			if isImage(args[0]) && !slices.ContainsFunc(args[1:], isCheckpoint) { // (a model after an image: swapped arguments, said so below)
+				opts.Model, opts.Images, opts.implicitModel = "model.bin", args, true
+			}
+			if len(opts.Images) == 0 {
+				return &exitErr{code: exitUsage, err: fmt.Errorf("predict needs at least one IMAGE after the model %s", printable(opts.Model)),
+					hint: "usage: " + cmd.UseLine() + "; 'dltrain data sample -n 10 -o digits/' writes test images to try"}
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -68,10 +84,12 @@ number is written as null.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Invert, "invert", "auto", "invert gray levels: auto, yes or no")
-	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
-	fl.StringVar(&opts.Device, "device", "cpu", "cpu, cuda, or auto")
+	addCommon(cmd, commonFlags{JSON: &opts.JSON, Quiet: &opts.Quiet, Device: &opts.Device, Threads: &opts.Threads})
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	addModelDatasetFlags(cmd, &opts.Dataset, &opts.AllowMismatch)
+	enumFlag(cmd, "invert", "auto", "yes", "no")
+	enumFlag(cmd, "dataset", mnist.Names()...)
+	fileFlag(cmd, "key-file")
 	return cmd
 }
 
@@ -90,9 +108,39 @@ type prediction struct {
 	Top3     []guess `json:"top3"`
 }
 
-// imageErr is a bad input image: a data-class error naming the file.
-func imageErr(path string, err error) error {
-	return withCode(exitData, fmt.Errorf("predict: %s: %w", path, err), "")
+// predictionError is --json's entry for an image that could not be read.
+type predictionError struct {
+	File  string `json:"file"`
+	Error string `json:"error"`
+}
+
+// isImage reports whether path is a PNG, JPEG or GIF by its first bytes (false when it cannot be read).
+func isImage(path string) bool {
+	fh, _, err := safefile.OpenRegular(path)
+	if err != nil {
+		return false
+	}
+	defer fh.Close()
+	head := make([]byte, filekind.Head)
+	n, _ := fh.ReadAt(head, 0)
+	switch filekind.Detect(head[:n]) {
+	case filekind.PNG, filekind.JPEG, filekind.GIF:
+		return true
+	}
+	return false
+}
+
+// isCheckpoint reports whether path is a dltrain checkpoint, plain or encrypted, by its first bytes.
+func isCheckpoint(path string) bool {
+	fh, _, err := safefile.OpenRegular(path)
+	if err != nil {
+		return false
+	}
+	defer fh.Close()
+	head := make([]byte, filekind.Head)
+	n, _ := fh.ReadAt(head, 0)
+	k := filekind.Detect(head[:n])
+	return k == filekind.Checkpoint || k == filekind.Encrypted
 }
 
 // notImage says what a file that is not an image is, from its first bytes.
@@ -109,46 +157,61 @@ func notImage(f *os.File) error {
 	}
 }
 
+// readImage prepares one input image as MNIST's digits were prepared.
+func readImage(path string, mode mnist.Invert) (mnist.Digit, error) {
+	fh, _, err := safefile.OpenRegular(path)
+	if err != nil {
+		return mnist.Digit{}, safefile.Cause(err)
+	}
+	defer fh.Close()
+	d, err := mnist.Prepare(fh, mode)
+	if errors.Is(err, mnist.ErrNotImage) {
+		err = notImage(fh)
+	}
+	return d, err
+}
+
 func predictRun(opts *PredictOptions) error {
 	mode, err := mnist.ParseInvert(opts.Invert)
 	if err != nil {
 		return usageErr("--invert: %v", err)
 	}
-	fs := &files{}
-	fs.input("MODEL", opts.Model, exitModel)
-	addKey(fs, opts.KeyFile)
-	for _, p := range opts.Images {
-		fs.input("IMAGE", p, exitData)
+	if _, err := os.Stat(opts.Model); opts.implicitModel && errors.Is(err, fs.ErrNotExist) {
+		return &exitErr{code: exitModel, err: errors.New("no MODEL given, and model.bin does not exist"),
+			hint: "name the model first: dltrain predict MODEL IMAGE... (without it, predict uses model.bin)"}
 	}
-	if err := fs.check(nil); err != nil {
+	paths := &files{}
+	paths.input("MODEL", opts.Model, exitModel)
+	addKey(paths, opts.KeyFile)
+	if err := paths.check(nil); err != nil {
 		return err
 	}
 	ck, err := loadModel("predict", opts.Model, opts.KeyFile)
 	if err != nil {
 		return err
 	}
-	ds, err := modelDataset(opts.IO, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
+	ds, err := modelDataset(opts.IO, opts.Quiet, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
 	if err != nil {
 		return err
 	}
-	be, err := pickBackend(opts.Device, opts.IO, opts.JSON)
+	be, devNote, err := pickBackend(opts.Device)
 	if err != nil {
 		return err
 	}
+	// Every image is read; one that cannot be is reported and the others are still classified.
 	pix := make([]uint8, 0, len(opts.Images)*mnist.Pixels)
 	digits := make([]mnist.Digit, len(opts.Images))
+	failed := make([]error, len(opts.Images))
+	nbad := 0
 	for i, path := range opts.Images {
-		fh, _, err := safefile.OpenRegular(path)
+		d, err := readImage(path, mode)
 		if err != nil {
-			return imageErr(path, safefile.Cause(err))
-		}
-		d, err := mnist.Prepare(fh, mode)
-		if errors.Is(err, mnist.ErrNotImage) {
-			err = notImage(fh)
-		}
-		fh.Close()
-		if err != nil {
-			return imageErr(path, err)
+			failed[i] = err
+			nbad++
+			if !opts.JSON && len(opts.Images) > 1 { // a single image's error is the command's
+				fmt.Fprintf(opts.IO.Err, "dltrain: %s: %s\n", printable(path), escapeControls(userMessage(err.Error())))
+			}
+			continue
 		}
 		if d.Blank {
 			fmt.Fprintf(opts.IO.Err, "dltrain: warning: %s: no ink found (the image is one gray level); its prediction means nothing\n", printable(path))
@@ -156,13 +219,25 @@ func predictRun(opts *PredictOptions) error {
 		pix = append(pix, d.Pix...)
 		digits[i] = d
 	}
-	logits, err := model.Predict(be, ck.Model, pix, len(opts.Images))
-	if err != nil {
-		return err
+	if devNote != "" && nbad < len(opts.Images) {
+		note(opts.IO, opts.Quiet, "%s", devNote)
 	}
+	var logits []float32
+	if good := len(opts.Images) - nbad; good > 0 {
+		if logits, err = model.Predict(be, ck.Model, pix, good); err != nil {
+			return err
+		}
+	}
+	var entries []any // prediction or predictionError, in the order of the files
 	var preds []prediction
+	k := 0
 	for i, path := range opts.Images {
-		probs := softmax(logits[i*ops.Classes : (i+1)*ops.Classes])
+		if failed[i] != nil {
+			entries = append(entries, predictionError{File: path, Error: userMessage(failed[i].Error())})
+			continue
+		}
+		probs := softmax(logits[k*ops.Classes : (k+1)*ops.Classes])
+		k++
 		order := make([]int, ops.Classes)
 		for d := range order {
 			order[d] = d
@@ -173,24 +248,40 @@ func predictRun(opts *PredictOptions) error {
 			p.Top3 = append(p.Top3, guess{Digit: d, Class: ds.Classes[d], Probability: probs[d]})
 		}
 		preds = append(preds, p)
+		entries = append(entries, p)
 	}
 	out := opts.IO.Out
 	if opts.JSON {
-		return printJSON(opts.IO, preds)
+		if err := printJSON(opts.IO, entries); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range preds {
+			inv := ""
+			if p.Inverted {
+				inv = "  (inverted)"
+			}
+			if p.Blank {
+				inv += "  (blank: no ink)"
+			}
+			// A digit set prints "7", a set with named classes "7 Sneaker" for the answer and the
+			// name alone in the top 3.
+			fmt.Fprintf(out, "%s: %s   top 3: %s %.1f%%, %s %.1f%%, %s %.1f%%%s\n", printable(p.File), className(ds, p.Digit),
+				p.Top3[0].Class, 100*p.Top3[0].Probability, p.Top3[1].Class, 100*p.Top3[1].Probability,
+				p.Top3[2].Class, 100*p.Top3[2].Probability, inv)
+		}
 	}
-	for _, p := range preds {
-		inv := ""
-		if p.Inverted {
-			inv = "  (inverted)"
+	if nbad > 0 {
+		what := fmt.Sprintf("%d of %d images could not be read", nbad, len(opts.Images))
+		if nbad == 1 && len(opts.Images) == 1 {
+			return withCode(exitData, fmt.Errorf("%s: %s", printable(opts.Images[0]), userMessage(failed[0].Error())), "")
 		}
-		if p.Blank {
-			inv += "  (blank: no ink)"
+		if opts.JSON {
+			what += " (their entries hold the error)"
+		} else {
+			what += " (named above); the others were classified"
 		}
-		// A digit set prints "7", a set with named classes "7 Sneaker" for the answer and the name
-		// alone in the top 3.
-		fmt.Fprintf(out, "%s: %s   top 3: %s %.1f%%, %s %.1f%%, %s %.1f%%%s\n", printable(p.File), className(ds, p.Digit),
-			p.Top3[0].Class, 100*p.Top3[0].Probability, p.Top3[1].Class, 100*p.Top3[1].Probability,
-			p.Top3[2].Class, 100*p.Top3[2].Probability, inv)
+		return withCode(exitData, errors.New(what), "")
 	}
 	return nil
 }

@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DLTRAIN_TEST_MAIN") == "1" {
 		f, _, _ := testFactory()
 		f.IO = stdIO()
+		if os.Getenv("DLTRAIN_TEST_README") == "1" {
+			f.LoadData = readmeLoader
+		}
 		if d, err := time.ParseDuration(os.Getenv("DLTRAIN_TEST_SLOW_SAVE")); err == nil {
 			beforeFinalSave = func() { time.Sleep(d) }
 		}
@@ -78,8 +81,8 @@ func TestResumeByteIdentical(t *testing.T) {
 	cmd := NewCmdTrain(f, func(o *TrainOptions) error {
 		o.Signals = sigs
 		o.Set = func(string) bool { return false }
-		// Deliver the signal once epoch 1 is done: the OnEpoch line is written to stderr.
-		o.IO = &IO{Out: f.IO.Out, Err: &signalAfter{w: f.IO.Err, marker: "epoch 1/4", sig: sigs}}
+		// Deliver the signal once epoch 1 is done: the OnEpoch line is written to stdout.
+		o.IO = &IO{Out: &signalAfter{w: f.IO.Out, marker: "epoch 1/4", sig: sigs}, Err: f.IO.Err}
 		return trainRun(o)
 	})
 	cmd.SetArgs(append([]string{"--epochs", "4", "-o", cut}, common...))
@@ -144,15 +147,18 @@ func startTrain(t *testing.T, args ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"train", "--device", "cpu"}, args...)...)
 	cmd.Env = append(os.Environ(), "DLTRAIN_TEST_MAIN=1")
-	stderr, err := cmd.StderrPipe()
+	// stdout (the epoch lines) and stderr (notes, the interrupt message) in one pipe, in order.
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd, bufio.NewScanner(stderr)
+	w.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); r.Close() })
+	return cmd, bufio.NewScanner(r)
 }
 
 func waitFor(t *testing.T, sc *bufio.Scanner, marker string) []string {
@@ -267,7 +273,7 @@ func TestDivergenceExit(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "m.bin")
 	code, _, e := run(t, "train", "--epochs", "3", "--lr", "1e20", "-o", out, "--device", "cpu")
-	if code != exitDiverged || !strings.Contains(e, "diverged: loss is NaN at epoch 1") || !strings.Contains(e, "nothing was saved") {
+	if code != exitDiverged || !strings.Contains(e, "diverged: the loss is NaN at epoch 1, step ") || !strings.Contains(e, "nothing was saved") {
 		t.Fatalf("exit %d, stderr %q; want %d naming the epoch", code, e, exitDiverged)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
@@ -315,7 +321,7 @@ func TestEncryptedCheckpoint(t *testing.T) {
 		{[]string{"eval", out}, "encrypted and no key was given"},
 		{[]string{"eval", out, "--key-file", key2}, "wrong key, or the file was modified"},
 		{[]string{"eval", flipped, "--key-file", key}, "wrong key, or the file was modified"},
-		{[]string{"export", out, "-o", filepath.Join(dir, "x")}, "encrypted and no key was given"},
+		{[]string{"export", out, "-o", filepath.Join(dir, "x.onnx")}, "encrypted and no key was given"},
 		{[]string{"train", "--resume", out, "--epochs", "2", "--device", "cpu", "--key-file", key2}, "wrong key"},
 	} {
 		code, _, e := run(t, c.args...)

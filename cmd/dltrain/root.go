@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,10 @@ type IO struct {
 	In            io.Reader
 	Out, Err      io.Writer
 	ErrIsTerminal bool // stderr is a terminal: draw progress bars instead of plain lines
+	OutIsTerminal bool // stdout is a terminal: no binary there
+	// Width, when not nil, is the terminal's width in columns (0: unknown); it is asked again as the
+	// display goes, so that a resized window is followed.
+	Width func() int
 }
 
 // Factory holds what every command needs from outside: its IO, and the data loader (tests inject the
@@ -34,7 +39,16 @@ func NewFactory() *Factory {
 }
 
 func stdIO() *IO {
-	return &IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, ErrIsTerminal: term.IsTerminal(int(os.Stderr.Fd()))}
+	return &IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		ErrIsTerminal: term.IsTerminal(int(os.Stderr.Fd())), OutIsTerminal: term.IsTerminal(int(os.Stdout.Fd())),
+		Width: func() int {
+			for _, f := range []*os.File{os.Stderr, os.Stdout} {
+				if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+					return w
+				}
+			}
+			return 0
+		}}
 }
 
 // Exit codes, documented in the README.
@@ -78,25 +92,29 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		Long: `dltrain trains multi-layer perceptrons on MNIST (or Fashion-MNIST, or your own IDX files: see
 --dataset) and evaluates, inspects, draws and exports them.
 
-The data is read from --data DIR, else $DLTRAIN_DATA, else ./data; run 'make data' to fetch the
-official files through the Go module proxy. Nothing is downloaded at run time.`,
-		Example: `  make data                       # once: the official MNIST files into ./data
+The data is read from --data DIR, else $DLTRAIN_DATA, else ./data; 'make data' in a dltrain
+checkout fetches the official files through the Go module proxy, and when they are missing dltrain
+prints the command that fetches them. Nothing is downloaded at run time.
+
+Every verb spells what they share alike: -o/--output (the file it writes), --json, -q/--quiet, and
+on the verbs that compute --device (auto by default) and --threads.`,
+		Example: `  make data                       # once, in a checkout: the official MNIST files into ./data
   dltrain train --epochs 10 --metrics run.jsonl
-  dltrain eval model.bin --confusion-png cm.png
+  dltrain eval                    # model.bin
   dltrain plot run.jsonl -o curves.png
-  dltrain inspect model.bin
+  dltrain inspect
   dltrain export model.bin -o model.onnx
-  dltrain data sample -n 10 -o digits/ && dltrain predict model.bin digits/*.png`,
+  dltrain data sample -n 10 -o digits/ && dltrain predict digits/*.png`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.Err)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitErr{code: exitUsage, err: err, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
-	})
-	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdPredict(f, nil), NewCmdAttack(f, nil), NewCmdKeygen(f), NewCmdVersion(io))
+	root.SetFlagErrorFunc(flagError)
+	root.Version = buildVersion()
+	root.SetVersionTemplate("dltrain {{.Version}}\n")
+	root.AddCommand(NewCmdTrain(f, nil), NewCmdEval(f, nil), NewCmdExport(f, nil), NewCmdPredict(f, nil), NewCmdAttack(f, nil), NewCmdKeygen(f, nil), NewCmdVersion(f, nil))
 	root.AddCommand(NewCmdPlot(f, nil), NewCmdInspect(f, nil), NewCmdData(f))
 	root.AddCommand(NewCmdVerify(f, nil))
 	return root
@@ -107,27 +125,43 @@ func Main(args []string, f *Factory) int {
 	io := f.IO
 	root := NewRootCmd(f)
 	root.SetArgs(args)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // --threads lasts one command (tests run many)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
 	}
-	// One line, whatever control characters the file names in it hold.
-	fmt.Fprintf(io.Err, "dltrain: %s\n", escapeControls(err.Error()))
+	msg, hint, code := userMessage(err.Error()), "", exitError
 	var ee *exitErr
-	if errors.As(err, &ee) {
-		if ee.hint != "" {
-			fmt.Fprintf(io.Err, "hint: %s\n", escapeControls(ee.hint))
+	switch {
+	case errors.As(err, &ee):
+		hint, code = ee.hint, ee.code
+	default:
+		// cobra's own errors: an unknown verb; "unknown command" is also what a verb with
+		// subcommands says of an argument that is none of them.
+		if m, h, ok := unknownCommand(root, err); ok {
+			msg, hint, code = m, h, exitUsage
+		} else if isCobraUsage(err) {
+			hint, code = "see 'dltrain --help'", exitUsage
 		}
-		return ee.code
 	}
-	// cobra's own argument errors ("unknown command", "accepts 1 arg") are usage errors.
-	if isCobraUsage(err) {
-		fmt.Fprintln(io.Err, "hint: see 'dltrain --help'")
-		return exitUsage
+	// The message is one line, whatever control characters the file names in it hold; on a terminal
+	// it is broken between words to fit its width.
+	width := 0
+	if io.ErrIsTerminal && io.Width != nil {
+		width = io.Width() - 1
 	}
-	return exitError
+	fmt.Fprintln(io.Err, wrapText("dltrain: "+escapeControls(msg), width))
+	// A hint may hold a command to paste: it is never broken, and a hint of several lines prints
+	// each on its own.
+	if hint != "" {
+		for _, h := range strings.Split(hint, "\n") {
+			fmt.Fprintf(io.Err, "hint: %s\n", escapeControls(h))
+		}
+	}
+	return code
 }
 
+// isCobraUsage reports whether err is one of cobra's own usage errors that reach Main unclassified.
 func isCobraUsage(err error) bool {
 	msg := err.Error()
 	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand", "invalid argument"} {
@@ -136,4 +170,11 @@ func isCobraUsage(err error) bool {
 		}
 	}
 	return false
+}
+
+// note writes a note for the user on io.Err ("dltrain: " and one line), unless quiet.
+func note(io *IO, quiet bool, format string, a ...any) {
+	if !quiet {
+		fmt.Fprintf(io.Err, "dltrain: "+format+"\n", a...)
+	}
 }

@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -54,7 +53,7 @@ func watchSignals(sigs <-chan os.Signal, exit func(int), cancel context.CancelFu
 		case s := <-sigs:
 			first = now()
 			in.caught <- s
-			fmt.Fprintf(errw, "\ndltrain: %v: finishing this step and saving %s (send it again to quit at once)\n", s, printable(out))
+			fmt.Fprintf(errw, "dltrain: %s: finishing this step and saving %s (send it again to quit at once)\n", signalName(s), printable(out))
 			cancel()
 		case <-in.done:
 			return
@@ -65,7 +64,7 @@ func watchSignals(sigs <-chan os.Signal, exit func(int), cancel context.CancelFu
 				if now().Sub(first) <= repeatWindow {
 					continue // the same request, delivered twice
 				}
-				fmt.Fprintf(errw, "dltrain: %v again: quitting without saving; the last complete checkpoint is intact\n", s)
+				fmt.Fprintf(errw, "dltrain: %s again: quitting without saving; the last complete checkpoint is intact\n", signalName(s))
 				exit(signalCode(s))
 				return
 			case <-in.done:
@@ -101,14 +100,13 @@ func signalCode(s os.Signal) int {
 	return exitInterrupted
 }
 
-// lockedWriter serializes writes to w, for the streams that the signal watcher and training share.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+// signalName is the usual name of s: SIGINT, SIGTERM.
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }

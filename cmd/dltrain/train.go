@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +48,8 @@ type TrainOptions struct {
 	Precision       string
 	Metrics         string
 	Quiet           bool
+	JSON            bool
+	Threads         int
 	Resume          string
 	CheckpointEvery int
 	Keep            int
@@ -107,14 +111,14 @@ with its architecture, activation and loss unless --hidden, --activation or --lo
 step, if it stopped mid-epoch) with its architecture, seed, optimizer and its state, schedule,
 validation split and frozen layers, and gives the same weights as an uninterrupted run. --lr, the
 schedule's settings, --weight-decay and --patience may change on --resume; the optimizer may not.
---resume FILE writes FILE again unless --out is given.
+--resume FILE writes FILE again unless -o is given.
 
 ` + augmentHelp + ` The augmentation is recorded in the checkpoint, and
 --resume continues it; the flags may repeat it but not change it.
 
---checkpoint-every N saves OUT-epochNNNN.bin (next to --out) every N epochs; --keep K keeps the K
+--checkpoint-every N saves OUT-epochNNNN.bin (next to -o's OUT) every N epochs; --keep K keeps the K
 newest of them (never another file, nor the one resumed from). The first SIGINT or SIGTERM finishes
-the current step, saves --out, prints the command that resumes the run and exits 130 or 143; a
+the current step, saves -o, prints the command that resumes the run and exits 130 or 143; a
 second one more than a second later exits at once, leaving the last complete checkpoint as it was.
 
 --adversarial fgsm|pgd trains on attacked batches: each batch is attacked with the current weights
@@ -129,7 +133,7 @@ adversarial radius or --adv-eps) on the first N test images after every epoch.
 --metrics FILE writes one JSON object per epoch, with the keys epoch, train_loss, train_accuracy,
 test_loss, test_accuracy (fractions in 0..1), seconds, samples_per_second and lr, plus val_loss and
 val_accuracy with --val-split and robust_accuracy with --robust-eval. If it (or a periodic
-checkpoint) cannot be written, training goes on, --out is saved, and the command exits 1.
+checkpoint) cannot be written, training goes on, -o is saved, and the command exits 1.
 
 No output may be an input, the key, a data file or another output, and two runs may not write the
 same output: these are refused before any work. A configuration estimated to need more memory than
@@ -168,7 +172,7 @@ is available (or than --memory-limit) is refused too.`,
 
   # an encrypted checkpoint
   dltrain keygen -o my.key && dltrain train --key-file my.key`,
-		Args: cobra.NoArgs,
+		Args: argsRange(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Context = cmd.Context()
 			opts.Set = func(name string) bool { return cmd.Flags().Changed(name) }
@@ -188,12 +192,13 @@ is available (or than --memory-limit) is refused too.`,
 	fl.StringVar(&opts.Loss, "loss", "ce", "loss: ce (softmax cross-entropy) or mse (on one-hot targets)")
 	fl.Uint64Var(&opts.Seed, "seed", 1, "seed for initialization and shuffling")
 	fl.StringVar(&opts.Dataset, "dataset", mnist.DefaultDataset, datasetHelp)
-	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
-	fl.StringVarP(&opts.Out, "out", "o", "model.bin", "checkpoint to write")
-	fl.StringVar(&opts.Device, "device", "auto", "cpu, cuda, or auto (the GPU when there is one)")
+	fl.StringVar(&opts.Data, "data", "", dataHelp)
+	addCommon(cmd, commonFlags{Output: &opts.Out, OutputDefault: "model.bin",
+		OutputHelp: "checkpoint to write (--out is the same flag; with --resume FILE the default is FILE)",
+		JSON:       &opts.JSON, Quiet: &opts.Quiet, Device: &opts.Device, Threads: &opts.Threads})
+	fl.SetNormalizeFunc(outAlias)
 	fl.StringVar(&opts.Precision, "precision", "fp32", precisionHelp)
-	fl.StringVar(&opts.Metrics, "metrics", "", "append per-epoch metrics as JSON lines to this file")
-	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the final summary")
+	fl.StringVar(&opts.Metrics, "metrics", "", "write per-epoch metrics as JSON lines to this file (a new run starts it afresh, --resume appends)")
 	fl.StringVar(&opts.Resume, "resume", "", "continue training from this checkpoint")
 	fl.IntVar(&opts.CheckpointEvery, "checkpoint-every", 0, "also save OUT-epochNNNN.bin every N epochs (0: never)")
 	fl.IntVar(&opts.Keep, "keep", 3, "keep the K newest periodic checkpoints (0: keep all)")
@@ -202,6 +207,22 @@ is available (or than --memory-limit) is refused too.`,
 	bindAdvFlags(fl, &opts.AdvOptions)
 	fl.StringVar(&opts.MemoryLimit, "memory-limit", "", "refuse configurations estimated to need more memory than this, e.g. 8GiB (default: what is available)")
 	bindAugmentFlags(fl, &opts.AugmentOptions, "none", "deform the training images")
+	enumFlag(cmd, "activation", "relu", "sigmoid", "tanh")
+	enumFlag(cmd, "loss", "ce", "mse")
+	enumFlag(cmd, "dataset", mnist.Names()...)
+	enumFlag(cmd, "precision", "fp32", "tf32")
+	enumFlag(cmd, "optimizer", "sgd", "nesterov", "adam", "adamw")
+	enumFlag(cmd, "lr-schedule", "constant", "step", "exp", "cosine", "onecycle")
+	enumFlag(cmd, "init", "pytorch", "uniform:", "xavier", "kaiming")
+	enumFlag(cmd, "freeze", "fc1", "fc2", "fc1,fc2")
+	dirFlag(cmd, "data")
+	fileFlag(cmd, "metrics", "jsonl")
+	fileFlag(cmd, "resume", "bin")
+	fileFlag(cmd, "init-from", "bin")
+	fileFlag(cmd, "key-file")
+	fileFlag(cmd, "output", "bin")
+	enumFlag(cmd, "augment", "none", "affine", "elastic")
+	enumFlag(cmd, "adversarial", "none", "fgsm", "pgd")
 	return cmd
 }
 
@@ -337,7 +358,7 @@ func (opts *TrainOptions) checkpointOf(m *model.Model, h model.Hyper, testAccura
 // the name of another file given, and the outputs are locked until release.
 func (opts *TrainOptions) paths() (fs *files, release func(), err error) {
 	fs = &files{}
-	out := fs.output("--out", opts.Out)
+	out := fs.output("-o", opts.Out)
 	if opts.Resume != "" {
 		fs.input("--resume", opts.Resume, exitModel)
 	}
@@ -359,7 +380,7 @@ func (opts *TrainOptions) paths() (fs *files, release func(), err error) {
 	}
 	if opts.CheckpointEvery > 0 {
 		if last := filepath.Base(epochPath(opts.Out, model.MaxEpochs)); !safefile.NameFits(last) {
-			return nil, nil, withCode(exitModel, fmt.Errorf("--out %s: the name is too long for its periodic checkpoints (%s) to be written safely", opts.Out, last), "")
+			return nil, nil, withCode(exitModel, fmt.Errorf("-o %s: the name is too long for its periodic checkpoints (%s) to be written safely", opts.Out, last), "")
 		}
 		for _, r := range fs.refs {
 			if r == out || !sameDir(r, out) || !isEpochName(opts.Out, filepath.Base(r.abs)) {
@@ -367,9 +388,9 @@ func (opts *TrainOptions) paths() (fs *files, release func(), err error) {
 			}
 			switch {
 			case r.role != roleInput:
-				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of --out %s; give it another name", r.name, r.path, opts.Out)
+				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of -o %s; give it another name", r.name, r.path, opts.Out)
 			case r.name != "--resume": // resuming from a periodic checkpoint is what they are for
-				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of --out %s, which --checkpoint-every would overwrite", r.name, r.path, opts.Out)
+				return nil, nil, usageErr("%s %s has the name of a periodic checkpoint of -o %s, which --checkpoint-every would overwrite", r.name, r.path, opts.Out)
 			}
 		}
 	}
@@ -386,11 +407,11 @@ var beforeFinalSave func()
 
 func trainRun(opts *TrainOptions) error {
 	io := opts.IO
-	if opts.Resume != "" && !opts.isSet("out") {
+	if opts.Resume != "" && !opts.isSet("output") {
 		opts.Out = opts.Resume // --resume continues the same file unless told otherwise
 	}
 	if opts.Out == "" {
-		return usageErr("--out must name a file")
+		return usageErr("-o must name a file")
 	}
 	if opts.CheckpointEvery < 0 || opts.Keep < 0 {
 		return usageErr("--checkpoint-every and --keep must be ≥ 0")
@@ -437,11 +458,12 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	be, err := pickBackend(opts.Device, io, opts.Quiet)
+	be, devNote, err := pickBackend(opts.Device)
 	if err != nil {
 		return err
 	}
-	if err := applyPrecision(be, opts.Precision, opts.Device, io, opts.Quiet); err != nil {
+	precNote, err := applyPrecision(be, opts.Precision, opts.Device)
+	if err != nil {
 		return err
 	}
 	m, hyper, err := opts.setup(key, func(cfg model.Config, h model.Hyper) error {
@@ -466,11 +488,13 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	opts.record.Dataset, opts.record.Version = ds.Name, buildVersion()
+	opts.record.Dataset, opts.record.Version, opts.record.BuildDate = ds.Name, buildVersion(), buildDate
 	if hyper.ValSplit >= train.N {
 		return usageErr("--val-split %d: the training set has only %d images", hyper.ValSplit, train.N)
 	}
-	if steps := (train.N - hyper.ValSplit + hyper.BatchSize - 1) / hyper.BatchSize; m.EpochStep >= steps {
+	perEpoch := train.N - hyper.ValSplit // training images per epoch
+	steps := (perEpoch + hyper.BatchSize - 1) / hyper.BatchSize
+	if m.EpochStep >= steps {
 		return withCode(exitModel, fmt.Errorf("checkpoint: %s: %d steps into epoch %d, but an epoch has %d steps at batch size %d on this data",
 			filepath.Base(opts.Resume), m.EpochStep, m.Epoch+1, steps, hyper.BatchSize), "")
 	}
@@ -492,23 +516,36 @@ func trainRun(opts *TrainOptions) error {
 		}
 	}()
 
+	for _, n := range []string{devNote, precNote} { // now that every flag has been checked
+		if n != "" {
+			note(io, opts.Quiet, "%s", n)
+		}
+	}
 	if !opts.Quiet {
-		from := ""
-		if opts.Resume != "" {
-			from = fmt.Sprintf(", resuming %s at epoch %d step %d", printable(opts.Resume), m.Epoch+1, m.EpochStep)
-		}
-		images := fmt.Sprintf("%d train", train.N)
+		fields := []string{fmt.Sprintf("training %s %s/%s on %s:", m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name()), ds.Title + ","}
 		if hyper.ValSplit > 0 {
-			images = fmt.Sprintf("%d train, %d validation", train.N-hyper.ValSplit, hyper.ValSplit)
+			fields = append(fields, fmt.Sprintf("%d train,", perEpoch), fmt.Sprintf("%d validation,", hyper.ValSplit))
+		} else {
+			fields = append(fields, fmt.Sprintf("%d train,", perEpoch))
 		}
-		if opts.InitFrom != "" {
-			from = ", weights from " + opts.InitFrom
+		fields = append(fields, fmt.Sprintf("%d test images,", test.N), fmt.Sprintf("batch %d,", hyper.BatchSize), describe(hyper))
+		switch {
+		case opts.Resume != "":
+			fields[len(fields)-1] += ","
+			fields = append(fields, fmt.Sprintf("resuming %s at %s", printable(opts.Resume), position(m.Epoch, m.EpochStep, steps)))
+		case opts.InitFrom != "":
+			fields[len(fields)-1] += ","
+			from := "weights from " + printable(opts.InitFrom)
 			if opts.ResetHead {
 				from += " (output layer reset)"
 			}
+			fields = append(fields, from)
 		}
-		fmt.Fprintf(io.Err, "training %s %s/%s on %s: %s, %s, %d test images, batch %d, %s%s\n",
-			m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name(), ds.Title, images, test.N, hyper.BatchSize, describe(hyper), from)
+		width := 0
+		if io.ErrIsTerminal && io.Width != nil {
+			width = io.Width() - 1
+		}
+		fmt.Fprintln(io.Err, fitWords(fields, width))
 	}
 
 	ctx, cancel := context.WithCancel(orBackground(opts.Context))
@@ -518,23 +555,25 @@ func trainRun(opts *TrainOptions) error {
 		exit = os.Exit
 	}
 	quit := func(code int) { release(); exit(code) } // os.Exit runs no deferred calls
-	// The signal watcher writes from its own goroutine: one writer, one line at a time.
-	errw := &lockedWriter{w: io.Err}
-	sig := watchSignals(opts.Signals, quit, cancel, errw, opts.Out, nil)
+	showLR := hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0
+	disp := newDisplay(io, opts.Quiet, opts.JSON, showLR, hyper.BatchSize, m.EpochStep)
+	// The signal watcher writes from its own goroutine, through the display: one writer, one line at
+	// a time, and the progress line cleared first.
+	sig := watchSignals(opts.Signals, quit, func() { disp.freeze(); cancel() }, disp, opts.Out, nil)
 	defer sig.stop()
 
-	disp := &display{w: errw, quiet: opts.Quiet, showLR: hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0}
 	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper, Robust: robust}
-	if !opts.Quiet && io.ErrIsTerminal {
+	if disp.bars {
 		tr.OnProgress = disp.progress
 	}
 	last := model.EpochResult{TestAccuracy: -1}
-	lastSaved := ""
+	bestTest := model.EpochResult{}
+	var saved []string // the periodic checkpoints written by this run
 	// A side output (--metrics, a periodic checkpoint) that fails does not stop training: it is
 	// reported at once, the run goes on and saves --out, and the command then fails naming it.
 	var sideErr error
 	side := func(err error) {
-		fmt.Fprintf(errw, "dltrain: %s; training goes on and will save %s\n", escapeControls(err.Error()), printable(opts.Out))
+		fmt.Fprintf(disp, "dltrain: %s; training goes on and will save %s\n", escapeControls(userMessage(err.Error())), printable(opts.Out))
 		if sideErr == nil {
 			sideErr = err
 		}
@@ -542,7 +581,10 @@ func trainRun(opts *TrainOptions) error {
 	start := time.Now()
 	tr.OnEpoch = func(r model.EpochResult) error {
 		last = r
-		disp.epoch(r, hyper.Epochs)
+		if bestTest.Epoch == 0 || r.TestAccuracy > bestTest.TestAccuracy {
+			bestTest = r
+		}
+		disp.epoch(r, hyper.Epochs, perEpoch)
 		if metrics != nil {
 			b, _, err := marshalFinite(r)
 			if err == nil {
@@ -564,7 +606,7 @@ func trainRun(opts *TrainOptions) error {
 				side(err)
 				return nil
 			}
-			lastSaved = p
+			saved = append(saved, p)
 			pruneEpochs(opts.Out, opts.Keep, r.Epoch, func(p string) bool { return fs.find(p) != nil })
 		}
 		if opts.SaveBest && r.Best {
@@ -575,8 +617,9 @@ func trainRun(opts *TrainOptions) error {
 		return nil
 	}
 	err = tr.Run(ctx, train, test)
+	disp.freeze() // no progress line under what comes next
 	if tr.GraphErr != nil && !opts.Quiet {
-		fmt.Fprintf(errw, "dltrain: could not record the step as a CUDA graph (%v); used plain launches\n", tr.GraphErr)
+		fmt.Fprintf(io.Err, "dltrain: could not record the step as a CUDA graph (%v); used plain launches\n", userMessage(tr.GraphErr.Error()))
 	}
 	caught := sig.first()
 	save := func() error {
@@ -601,39 +644,147 @@ func trainRun(opts *TrainOptions) error {
 			return err
 		}
 		return &exitErr{code: signalCode(caught),
-			err:  errors.New(after(fmt.Sprintf("interrupted by %v at epoch %d, step %d; checkpoint saved to %s", caught, m.Epoch+1, m.Step, opts.Out))),
+			err:  errors.New(after(fmt.Sprintf("interrupted by %s at %s; checkpoint saved to %s", signalName(caught), position(m.Epoch, m.EpochStep, steps), opts.Out))),
 			hint: "resume with: " + resumeCommand(opts, hyper.Epochs)}
 	case err != nil:
 		var div *model.DivergedError
 		if errors.As(err, &div) {
 			hint := "lower --lr; nothing was saved"
-			if lastSaved != "" {
-				hint = "lower --lr; the last good checkpoint is " + lastSaved
+			if len(saved) > 0 {
+				hint = "lower --lr; the last good checkpoint is " + saved[len(saved)-1]
 			}
-			return withCode(exitDiverged, err, hint)
+			// The model's position is the diverging step's: the one numbering of steps, in the epoch.
+			return withCode(exitDiverged, fmt.Errorf("training diverged: the loss is %v at %s", div.Loss, position(m.Epoch, m.EpochStep, steps)), hint)
 		}
 		return err
 	}
 	if err := save(); err != nil {
 		return err
 	}
-	epochs := "epochs"
-	if last.Epoch == 1 {
-		epochs = "epoch"
-	}
-	if tr.StoppedEarly {
-		fmt.Fprintf(io.Out, "stopped early after epoch %d: validation accuracy has not improved for %d epochs (best: epoch %d, %.2f%%)\n",
-			last.Epoch, hyper.Patience, m.Best.Epoch, 100*m.Best.Accuracy)
-	}
 	if sideErr != nil {
-		return withCode(exitError, errors.New(after(fmt.Sprintf("model written to %s after %d %s", opts.Out, last.Epoch, epochs))), "")
+		return withCode(exitError, errors.New(after(fmt.Sprintf("model written to %s after %s", opts.Out, plural(last.Epoch, "epoch")))), "")
 	}
-	fmt.Fprintf(io.Out, "test accuracy %.2f%% after %d %s (%.1fs); model written to %s\n",
-		100*last.TestAccuracy, last.Epoch, epochs, time.Since(start).Seconds(), printable(opts.Out))
+	sum := trainSummary{Epochs: last.Epoch, TestAccuracy: last.TestAccuracy, TestLoss: last.TestLoss,
+		TrainAccuracy: last.TrainAccuracy, TrainLoss: last.TrainLoss, Seconds: time.Since(start).Seconds(),
+		Model: opts.Out, Encrypted: key != nil, Checkpoints: []string{}, StoppedEarly: tr.StoppedEarly}
+	if last.Validated {
+		sum.ValAccuracy, sum.ValLoss = &last.ValAccuracy, &last.ValLoss
+	}
+	if m.Best.Epoch > 0 {
+		sum.BestEpoch, sum.BestBy, sum.BestAccuracy = m.Best.Epoch, "val_accuracy", m.Best.Accuracy
+	} else {
+		sum.BestEpoch, sum.BestBy, sum.BestAccuracy = bestTest.Epoch, "test_accuracy", bestTest.TestAccuracy
+	}
+	for _, p := range saved {
+		if _, err := os.Stat(p); err == nil { // --keep may have pruned it since
+			sum.Checkpoints = append(sum.Checkpoints, p)
+		}
+	}
 	if opts.SaveBest && m.Best.Epoch > 0 {
-		fmt.Fprintf(io.Out, "best validation accuracy %.2f%% at epoch %d; that model is in %s\n", 100*m.Best.Accuracy, m.Best.Epoch, printable(bestPath(opts.Out)))
+		sum.BestModel = bestPath(opts.Out)
 	}
+	if opts.Metrics != "" {
+		sum.Metrics = opts.Metrics
+	}
+	if opts.JSON {
+		return printJSON(io, sum)
+	}
+	sum.print(io.Out, opts.KeyFile, hyper.Patience)
 	return nil
+}
+
+// trainSummary is what a finished run reports: its --json object, and the lines without --json.
+type trainSummary struct {
+	Epochs        int      `json:"epochs"` // the epoch the model is at
+	TestAccuracy  float64  `json:"test_accuracy"`
+	TestLoss      float64  `json:"test_loss"`
+	TrainAccuracy float64  `json:"train_accuracy"`
+	TrainLoss     float64  `json:"train_loss"`
+	ValAccuracy   *float64 `json:"val_accuracy,omitempty"`
+	ValLoss       *float64 `json:"val_loss,omitempty"`
+	Seconds       float64  `json:"seconds"`
+	// BestEpoch is the best epoch: by validation accuracy with --val-split (the one --save-best
+	// keeps), else by test accuracy among this run's epochs (reported, never used to choose).
+	BestEpoch    int      `json:"best_epoch"`
+	BestBy       string   `json:"best_by"` // "val_accuracy" or "test_accuracy"
+	BestAccuracy float64  `json:"best_accuracy"`
+	Model        string   `json:"model"`
+	Encrypted    bool     `json:"encrypted"`
+	Checkpoints  []string `json:"checkpoints"` // periodic checkpoints written by this run and still there
+	BestModel    string   `json:"best_model,omitempty"`
+	Metrics      string   `json:"metrics,omitempty"`
+	StoppedEarly bool     `json:"stopped_early"`
+}
+
+// print writes the summary for people: the result, the best epoch, and every file written.
+func (s trainSummary) print(w io.Writer, keyFile string, patience int) {
+	if s.StoppedEarly {
+		fmt.Fprintf(w, "stopped early after epoch %d: validation accuracy has not improved for %d epochs\n", s.Epochs, patience)
+	}
+	val := ""
+	if s.ValAccuracy != nil {
+		val = fmt.Sprintf(", validation %.2f%%", 100**s.ValAccuracy)
+	}
+	fmt.Fprintf(w, "test accuracy %.2f%% (loss %.4f)%s after %s (%.1fs)\n", 100*s.TestAccuracy, s.TestLoss, val, plural(s.Epochs, "epoch"), s.Seconds)
+	what := "test"
+	if s.BestBy == "val_accuracy" {
+		what = "validation"
+	}
+	fmt.Fprintf(w, "best epoch %d (%s accuracy %.2f%%)\n", s.BestEpoch, what, 100*s.BestAccuracy)
+	enc := "not encrypted"
+	if s.Encrypted {
+		_, key := keyPath(keyFile)
+		enc = "encrypted with " + printable(key)
+	}
+	fmt.Fprintf(w, "model written to %s (%s)\n", printable(s.Model), enc)
+	if s.BestModel != "" {
+		fmt.Fprintf(w, "best model written to %s (epoch %d)\n", printable(s.BestModel), s.BestEpoch)
+	}
+	if len(s.Checkpoints) > 0 {
+		names := make([]string, len(s.Checkpoints))
+		for i, p := range s.Checkpoints {
+			names[i] = printable(p)
+		}
+		fmt.Fprintf(w, "periodic checkpoints: %s\n", strings.Join(names, " "))
+	}
+	if s.Metrics != "" {
+		fmt.Fprintf(w, "metrics written to %s\n", printable(s.Metrics))
+	}
+}
+
+// position names a point of training in the one numbering that every message uses: the epoch it is
+// in and the steps of that epoch done, "epoch 2, step 34 of 600". A checkpoint between epochs is at
+// the end of the one it completed ("epoch 2, step 600 of 600"), not at step 0 of the next.
+func position(epoch, epochStep, steps int) string {
+	switch {
+	case epochStep > 0:
+		return fmt.Sprintf("epoch %d, step %d of %d", epoch+1, epochStep, steps)
+	case epoch > 0:
+		return fmt.Sprintf("epoch %d, step %d of %d", epoch, steps, steps)
+	}
+	return fmt.Sprintf("epoch 1, step 0 of %d", steps)
+}
+
+// fitWords joins words with single spaces, breaking the line between words wherever it would grow
+// wider than width (≤ 0: no limit); continuation lines are indented by two spaces.
+func fitWords(words []string, width int) string {
+	var b strings.Builder
+	col := 0
+	for i, f := range words {
+		w := cols(f)
+		switch {
+		case i == 0:
+		case width > 0 && col+1+w > width:
+			b.WriteString("\n  ")
+			col = 2
+		default:
+			b.WriteString(" ")
+			col++
+		}
+		b.WriteString(f)
+		col += w
+	}
+	return b.String()
 }
 
 func orBackground(ctx context.Context) context.Context {

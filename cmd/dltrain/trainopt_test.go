@@ -65,7 +65,7 @@ func TestOptimUsageErrors(t *testing.T) {
 		{"--patience 3", "--patience applies only with --val-split N"},
 		{"--save-best", "--save-best applies only with --val-split N"},
 		{"--val-split 3000", "--val-split 3000: the training set has only 3000 images"},
-		{"--freeze fc3", "--freeze: model: cannot freeze fc3: 784-128-10 has 2 layers"},
+		{"--freeze fc3", "--freeze: cannot freeze fc3: 784-128-10 has 2 layers"},
 		{"--freeze fc1,fc2", "every layer of 784-128-10 is frozen"},
 		{"--freeze conv1", `bad layer name "conv1"`},
 		{"--reset-head", "--reset-head needs --init-from"},
@@ -103,7 +103,7 @@ func TestAdamResumeCLI(t *testing.T) {
 	sigs := make(chan os.Signal, 1)
 	cmd := NewCmdTrain(f, func(o *TrainOptions) error {
 		o.Signals = sigs
-		o.IO = &IO{Out: f.IO.Out, Err: &signalAfter{w: f.IO.Err, marker: "epoch 1/3", sig: sigs}}
+		o.IO = &IO{Out: &signalAfter{w: f.IO.Out, marker: "epoch 1/3", sig: sigs}, Err: f.IO.Err}
 		return trainRun(o)
 	})
 	cmd.SetArgs(append([]string{"--epochs", "3", "-o", split}, common...))

@@ -50,6 +50,7 @@ type VerifyOptions struct {
 	N             int
 	Threads       int
 	JSON          bool
+	Quiet         bool
 	PerImage      bool
 }
 
@@ -57,7 +58,7 @@ type VerifyOptions struct {
 func NewCmdVerify(f *Factory, runF func(*VerifyOptions) error) *cobra.Command {
 	opts := &VerifyOptions{IO: f.IO, LoadData: f.LoadData, Attack: model.Attack}
 	cmd := &cobra.Command{
-		Use:   "verify MODEL",
+		Use:   "verify [MODEL]",
 		Short: "Prove a checkpoint robust (IBP, CROWN) and report its certified accuracy",
 		Long: `Prove, image by image, that no perturbation in the L-infinity ball of radius --eps (pixel units,
 0..1, intersected with [0, 1]) changes the checkpoint's prediction from the true label, on the test
@@ -107,9 +108,12 @@ no finite bound was found).`,
 
   # every image's verdict, on the first 1000 images, with a stronger attack
   dltrain verify model.bin --eps 0.05 -n 1000 --steps 100 --random-starts 5 --json --per-image`,
-		Args: cobra.ExactArgs(1),
+		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = args[0]
+			opts.Model = "model.bin"
+			if len(args) > 0 {
+				opts.Model = args[0]
+			}
 			opts.Set = func(name string) bool { return cmd.Flags().Changed(name) }
 			if runF != nil {
 				return runF(opts)
@@ -121,7 +125,6 @@ no finite bound was found).`,
 	fl.StringVar(&opts.KeyFile, "key-file", "", keyFlagHelp)
 	addModelDatasetFlags(cmd, &opts.Dataset, &opts.AllowMismatch)
 	fl.StringVar(&opts.Data, "data", "", "data directory (default $DLTRAIN_DATA, else ./data; see --dataset)")
-	fl.StringVar(&opts.Device, "device", "cpu", "where PGD runs: cpu, cuda, or auto (the proofs run on the CPU)")
 	fl.StringVar(&opts.Method, "method", "both", "ibp, crown, or both")
 	fl.StringVar(&opts.Eps, "eps", "0.01", "L-infinity radius in pixel units (0..1], or a comma-separated list")
 	fl.IntVar(&opts.Steps, "steps", 20, "PGD steps per attack")
@@ -129,9 +132,11 @@ no finite bound was found).`,
 	fl.IntVar(&opts.RandomStarts, "random-starts", 1, "PGD random starts per image, besides the start at the image")
 	fl.Uint64Var(&opts.Seed, "seed", 1, "seed of PGD's random starts")
 	fl.IntVarP(&opts.N, "n", "n", 0, "verify the first N test images (default all)")
-	fl.IntVar(&opts.Threads, "threads", 0, "CPU threads for the proofs (default: all)")
-	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.BoolVar(&opts.PerImage, "per-image", false, "with --json: every image's verdict and margins")
+	addCommon(cmd, commonFlags{JSON: &opts.JSON, Quiet: &opts.Quiet, Device: &opts.Device, Threads: &opts.Threads})
+	enumFlag(cmd, "method", "ibp", "crown", "both")
+	dirFlag(cmd, "data")
+	fileFlag(cmd, "key-file")
 	return cmd
 }
 
@@ -271,13 +276,15 @@ func (opts *VerifyOptions) backend(act ops.Activation) (ops.Backend, error) {
 				err:  fmt.Errorf("--device cuda: the certificate of a %v model covers float32 inference on the CPU only (the GPU's %v is approximate, with no proven error bound), so its attack runs on the CPU", act, act),
 				hint: "use --device cpu"}
 		case "auto":
-			if !opts.JSON {
-				fmt.Fprintf(opts.IO.Err, "dltrain: a %v model is attacked on the CPU: its certificate covers the CPU's inference only\n", act)
-			}
+			note(opts.IO, opts.Quiet || opts.JSON, "a %v model is attacked on the CPU: its certificate covers the CPU's inference only", act)
 			return &cpu.Backend{}, nil
 		}
 	}
-	return pickBackend(opts.Device, opts.IO, opts.JSON)
+	be, devNote, err := pickBackend(opts.Device)
+	if err == nil && devNote != "" {
+		note(opts.IO, opts.Quiet || opts.JSON, "%s", devNote)
+	}
+	return be, err
 }
 
 // epsResult is what one radius gave: each method's certificates and time, and which images the
@@ -425,7 +432,7 @@ func verifyRun(opts *VerifyOptions) error {
 	if err != nil {
 		return withCode(exitModel, fmt.Errorf("%s: %v", opts.Model, err), "")
 	}
-	ds, err := modelDataset(opts.IO, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
+	ds, err := modelDataset(opts.IO, opts.Quiet, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
 	if err != nil {
 		return err
 	}

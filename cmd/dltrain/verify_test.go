@@ -23,7 +23,7 @@ func TestVerifyFlags(t *testing.T) {
 	}{
 		{"m.bin", func(o *VerifyOptions) bool {
 			return o.Model == "m.bin" && o.Method == "both" && o.Eps == "0.01" && o.Steps == 20 && o.StepSize == 0 && o.RandomStarts == 1 &&
-				o.Seed == 1 && o.N == 0 && o.Threads == 0 && !o.JSON && !o.PerImage && o.Device == "cpu" && o.Data == "" && o.KeyFile == "" &&
+				o.Seed == 1 && o.N == 0 && o.Threads == 0 && !o.JSON && !o.PerImage && o.Device == "auto" && o.Data == "" && o.KeyFile == "" &&
 				o.Dataset == "" && !o.AllowMismatch && o.Attack != nil
 		}},
 		{"m.bin --method crown --eps 0.001,0.01 -n 500 --json --per-image --device auto --data /d --threads 3", func(o *VerifyOptions) bool {
@@ -48,8 +48,8 @@ func TestVerifyFlags(t *testing.T) {
 }
 
 func TestVerifyUsageErrors(t *testing.T) {
-	m := trainSmall(t)
-	sig := trainSmall(t, "--activation", "sigmoid")
+	m := trainAttackable(t)
+	sig := trainAttackable(t, "--activation", "sigmoid")
 	for _, c := range []struct {
 		args string
 		code int
@@ -65,10 +65,10 @@ func TestVerifyUsageErrors(t *testing.T) {
 		{m + " -n 1001", exitUsage, "-n 1001: the test set has 1000 images"},
 		{m + " --threads -2", exitUsage, "--threads -2"},
 		{m + " --per-image", exitUsage, "--per-image needs --json"},
-		{m + " --device tpu", exitUsage, "unknown --device"},
+		{m + " --device tpu", exitUsage, `--device: "tpu" is not one of auto, cpu, cuda`},
 		{m + " --dataset fashion-mnist", exitUsage, "was trained on MNIST, not Fashion-MNIST"},
 		{sig + " --device cuda", exitUsage, "--device cuda: the certificate of a sigmoid model covers float32 inference on the CPU only"},
-		{"", exitUsage, "accepts 1 arg"},
+		{"", exitModel, "model.bin: no such file"}, // MODEL defaults to model.bin, as for eval
 		{t.TempDir() + "/missing.bin", exitModel, "missing.bin"},
 		{m + " --key-file " + t.TempDir() + "/nokey", exitUsage, "nokey"},
 	} {
@@ -83,7 +83,7 @@ func TestVerifyUsageErrors(t *testing.T) {
 // (consistent with its margins and with the shares, CROWN never below IBP, verdicts adding up,
 // certified never above the clean accuracy, which is eval's), and as text.
 func TestVerifyCommand(t *testing.T) {
-	m := trainSmall(t)
+	m := trainAttackable(t)
 	code, out, errb := run(t, "verify", m, "--eps", "0.005,0.05", "-n", "300", "--steps", "5", "--json", "--per-image")
 	if code != 0 {
 		t.Fatalf("verify: exit %d: %s", code, errb)
@@ -162,7 +162,7 @@ func TestVerifyCommand(t *testing.T) {
 // certified and attacked, for relu and tanh nets (the command fails if one is).
 func TestVerifySound(t *testing.T) {
 	for _, act := range []string{"relu", "tanh"} {
-		m := trainSmall(t, "--activation", act)
+		m := trainAttackable(t, "--activation", act)
 		code, out, errb := run(t, "verify", m, "--eps", "0.002,0.01,0.03,0.1", "-n", "200", "--steps", "10", "--json")
 		var j verifyJSON
 		if code != 0 || json.Unmarshal([]byte(out), &j) != nil {
@@ -187,7 +187,7 @@ func ftoa(v float64) string { b, _ := json.Marshal(v); return string(b) }
 // output says so; --device auto attacks it on the CPU, with a note. An encrypted checkpoint is
 // verified with its key and refused without it.
 func TestVerifyActivationsAndKey(t *testing.T) {
-	sig := trainSmall(t, "--activation", "sigmoid")
+	sig := trainAttackable(t, "--activation", "sigmoid")
 	code, out, errb := run(t, "verify", sig, "--device", "auto", "-n", "50", "--steps", "2")
 	if code != 0 || !strings.Contains(errb, "a sigmoid model is attacked on the CPU: its certificate covers the CPU's inference only") ||
 		!strings.Contains(out, "covers float32 inference on the CPU only (sigmoid within 2^-24; the GPU's sigmoid is not covered)") ||
@@ -204,7 +204,7 @@ func TestVerifyActivationsAndKey(t *testing.T) {
 	if code, _, e := run(t, "keygen", "-o", key); code != 0 {
 		t.Fatal(e)
 	}
-	enc := trainSmall(t, "--key-file", key)
+	enc := trainAttackable(t, "--key-file", key)
 	if code, out, e := run(t, "verify", enc, "--key-file", key, "-n", "20", "--steps", "1"); code != 0 || !strings.Contains(out, "soundness checked") {
 		t.Fatalf("verify --key-file: exit %d: %s%s", code, out, e)
 	}
@@ -217,7 +217,7 @@ func TestVerifyActivationsAndKey(t *testing.T) {
 // fooled) is an internal error: exit 1, a message naming the image and the method, nothing on stdout.
 // So is a report about the wrong number of images.
 func TestVerifyUnsound(t *testing.T) {
-	m := trainSmall(t)
+	m := trainAttackable(t)
 	for _, c := range []struct {
 		name  string
 		tweak func(reps []attack.Report)
@@ -264,7 +264,7 @@ func TestVerifyNet(t *testing.T) {
 	}
 	const n = 50
 	for _, act := range []string{"relu", "sigmoid", "tanh"} {
-		ck, err := checkpoint.Load(trainSmall(t, "--activation", act, "--hidden", "24,16"), nil)
+		ck, err := checkpoint.Load(trainAttackable(t, "--activation", act, "--hidden", "24,16"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

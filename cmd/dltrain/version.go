@@ -12,10 +12,15 @@ import (
 	"github.com/dltrain/dltrain/internal/cuda"
 )
 
-// version is stamped by `make build` (and build-cuda, gpu-check) with -ldflags "-X main.version=…" from
-// git describe; a plain `go build` or `go install` leaves "dev", and version then adds the VCS
-// revision Go recorded, if any.
+// version is stamped by `make build` (and build-cuda, install, gpu-check) with -ldflags
+// "-X main.version=…" from git describe; a plain `go build` or `go install` leaves "dev", and version
+// then adds the VCS revision Go recorded, if any.
 var version = "dev"
+
+// buildDate is stamped by the Makefile with -ldflags "-X main.buildDate=…" as the UTC time of the build
+// in RFC 3339 (2026-11-30T12:00:00Z); a plain `go build` leaves it empty, and checkpoints then record
+// no build date.
+var buildDate = ""
 
 // buildVersion is this binary's version: the stamped one, else "dev" with the VCS revision Go
 // recorded, if any. Checkpoints record it (dltrain_version) and inspect shows it.
@@ -31,27 +36,75 @@ func buildVersion() string {
 	return v
 }
 
+// VersionOptions are the inputs of 'dltrain version'.
+type VersionOptions struct {
+	IO    *IO
+	JSON  bool
+	Quiet bool
+}
+
+// versionJSON is version's --json format.
+type versionJSON struct {
+	Version          string `json:"version"`
+	BuildDate        string `json:"build_date,omitempty"` // absent when not stamped
+	Go               string `json:"go"`
+	OS               string `json:"os"`
+	Arch             string `json:"arch"`
+	CPUGemm          string `json:"cpu_gemm"` // "avx2+fma" or "pure-go"
+	Threads          int    `json:"threads"`
+	CUDA             bool   `json:"cuda"` // built with the CUDA backend
+	CheckpointFormat string `json:"checkpoint_format"`
+	CheckpointReads  string `json:"checkpoint_versions"` // the format versions this build reads
+}
+
 // NewCmdVersion builds 'dltrain version'.
-func NewCmdVersion(io *IO) *cobra.Command {
-	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the version and the backends this build has",
-		Example: "  dltrain version",
-		Args:    cobra.NoArgs,
+func NewCmdVersion(f *Factory, runF func(*VersionOptions) error) *cobra.Command {
+	opts := &VersionOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and the backends this build has",
+		Long: `Print dltrain's version (git describe of the checkout it was built from, stamped by make; "dev"
+with the commit for a plain go build), when it was built, the Go toolchain, the CPU GEMM in use, the
+threads it computes with, whether the CUDA backend is built in, and the checkpoint format it writes.
+'dltrain --version' prints the first line alone.`,
+		Example: "  dltrain version\n  dltrain version --json | jq -r .version",
+		Args:    argsRange(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v := buildVersion()
-			kern := "pure Go"
-			if cpu.HasAVX2 {
-				kern = "AVX2+FMA"
+			if runF != nil {
+				return runF(opts)
 			}
-			cu := "not built (make build-cuda)"
-			if cuda.Built {
-				cu = "built"
-			}
-			fmt.Fprintf(io.Out, "dltrain %s (%s, %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			fmt.Fprintf(io.Out, "backends: cpu (%s GEMM, %d threads), cuda: %s\n", kern, runtime.GOMAXPROCS(0), cu)
-			fmt.Fprintf(io.Out, "checkpoint format: %s v%s (safetensors)\n", checkpoint.Format, checkpoint.FormatVersion)
-			return nil
+			return versionRun(opts)
 		},
 	}
+	addCommon(cmd, commonFlags{JSON: &opts.JSON, Quiet: &opts.Quiet})
+	return cmd
+}
+
+func versionRun(opts *VersionOptions) error {
+	v := versionJSON{Version: buildVersion(), BuildDate: buildDate, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+		CPUGemm: "pure-go", Threads: runtime.GOMAXPROCS(0), CUDA: cuda.Built,
+		CheckpointFormat: checkpoint.Format, CheckpointReads: checkpoint.FormatVersion + "," + checkpoint.FormatVersion2}
+	if cpu.HasAVX2 {
+		v.CPUGemm = "avx2+fma"
+	}
+	if opts.JSON {
+		return printJSON(opts.IO, v)
+	}
+	out := opts.IO.Out
+	built := ""
+	if v.BuildDate != "" {
+		built = ", built " + v.BuildDate
+	}
+	kern := "pure Go"
+	if cpu.HasAVX2 {
+		kern = "AVX2+FMA"
+	}
+	cu := "not built (make build-cuda)"
+	if cuda.Built {
+		cu = "built"
+	}
+	fmt.Fprintf(out, "dltrain %s (%s, %s/%s%s)\n", v.Version, v.Go, v.OS, v.Arch, built)
+	fmt.Fprintf(out, "backends: cpu (%s GEMM, %d threads), cuda: %s\n", kern, v.Threads, cu)
+	fmt.Fprintf(out, "checkpoint format: %s (safetensors), versions %s and %s\n", checkpoint.Format, checkpoint.FormatVersion, checkpoint.FormatVersion2)
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/nlpodyssey/safetensors"
 
@@ -59,6 +60,10 @@ type Meta struct {
 	// Version is the dltrain version that wrote the file (key "dltrain_version"); "" when unknown.
 	// It is written only when not empty: the library leaves it empty, the CLI sets it.
 	Version string
+	// BuildDate is when that dltrain was built, in RFC 3339 (key "dltrain_build_date"); "" when
+	// unknown. Like Version it is written only when not empty: the CLI sets it when its build was
+	// stamped with a date (by the Makefile), so library-made checkpoints keep their bytes.
+	BuildDate string
 	// Keys is every __metadata__ key and value as Decode read them, also those this build does not
 	// interpret (for 'dltrain inspect'); nil for a checkpoint made in memory. Encode ignores it.
 	Keys map[string]string
@@ -149,6 +154,12 @@ func Encode(c Checkpoint) ([]byte, error) {
 			return nil, fmt.Errorf("checkpoint: %v", err)
 		}
 		meta["dltrain_version"] = c.Version
+	}
+	if c.BuildDate != "" {
+		if err := checkDate("dltrain_build_date", c.BuildDate); err != nil {
+			return nil, fmt.Errorf("checkpoint: %v", err)
+		}
+		meta["dltrain_build_date"] = c.BuildDate
 	}
 	// The data section does not depend on the metadata, so hash it from a first pass.
 	first, err := safetensors.Serialize(views, meta)
@@ -277,6 +288,12 @@ func fromMetadata(md map[string]string) (Checkpoint, []byte, error) {
 		}
 		*k.dst = v
 	}
+	if v, ok := md["dltrain_build_date"]; ok {
+		if err := checkDate("dltrain_build_date", v); err != nil {
+			return Checkpoint{}, nil, fmt.Errorf("metadata: %v", err)
+		}
+		c.BuildDate = v
+	}
 	if c.Dataset == DefaultDataset {
 		c.Dataset = ""
 	}
@@ -310,6 +327,17 @@ const maxName = 64
 // checkName accepts a short name-like metadata value: 1..maxName characters from [A-Za-z0-9._+-].
 // What it means (a data set this build knows, say) is for the caller to judge; this only keeps
 // control characters, spaces and long strings out of messages.
+// checkDate refuses a metadata date that is not an RFC 3339 time ("2026-11-30T12:00:00Z").
+func checkDate(key, v string) error {
+	if len(v) > maxName {
+		return fmt.Errorf("bad %s: longer than %d bytes", key, maxName)
+	}
+	if _, err := time.Parse(time.RFC3339, v); err != nil {
+		return fmt.Errorf("bad %s %q: want an RFC 3339 time such as 2026-11-30T12:00:00Z", key, v)
+	}
+	return nil
+}
+
 func checkName(key, v string) error {
 	if v == "" || len(v) > maxName {
 		return fmt.Errorf("bad %s %q: want 1..%d characters", key, v, maxName)

@@ -153,6 +153,40 @@ func TestCheckpointDataset(t *testing.T) {
 	}
 }
 
+// TestCheckpointBuildDate: the build date is written only when set (a library-made checkpoint keeps
+// its bytes), read back as written, and refused when it is not an RFC 3339 time, on either side.
+func TestCheckpointBuildDate(t *testing.T) {
+	c := checkpointOf(t)
+	plain, err := checkpoint.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Version, c.BuildDate = "v1.2.3", "2026-11-30T12:34:56Z"
+	b, err := checkpoint.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := checkpoint.Decode(b)
+	if err != nil || got.BuildDate != c.BuildDate || got.Keys["dltrain_build_date"] != c.BuildDate || got.Version != "v1.2.3" {
+		t.Errorf("Decode(Encode(build date %q)) = %q, %v", c.BuildDate, got.BuildDate, err)
+	}
+	c.BuildDate = ""
+	c.Version = ""
+	if b, _ := checkpoint.Encode(c); string(b) != string(plain) {
+		t.Error("Encode with no build date changed the bytes")
+	}
+	for _, bad := range []string{"yesterday", "2026-11-30", "2026-11-30 12:00:00"} {
+		c.BuildDate = bad
+		if _, err := checkpoint.Encode(c); err == nil || !strings.Contains(err.Error(), "bad dltrain_build_date") {
+			t.Errorf("Encode(build date %q) = %v, want a bad dltrain_build_date error", bad, err)
+		}
+		c.BuildDate = ""
+		if _, err := checkpoint.Decode(withMeta(t, c, "dltrain_build_date", bad)); err == nil || !strings.Contains(err.Error(), "metadata: bad dltrain_build_date") {
+			t.Errorf("Decode(build date %q) = %v, want a bad dltrain_build_date error", bad, err)
+		}
+	}
+}
+
 // TestCheckpointDatasetRead: a dataset key written by hand (another writer, a newer dltrain) is read
 // as it is when it is name-like, and refused otherwise, naming the key.
 func TestCheckpointDatasetRead(t *testing.T) {
