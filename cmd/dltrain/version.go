@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -83,7 +84,7 @@ threads it computes with, whether the CUDA backend is built in, and the checkpoi
 func versionRun(opts *VersionOptions) error {
 	v := versionJSON{Version: buildVersion(), BuildDate: buildDate, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
 		CPUGemm: "pure-go", Threads: runtime.GOMAXPROCS(0), CUDA: cuda.Built,
-		CheckpointFormat: checkpoint.Format, CheckpointReads: checkpoint.FormatVersion + "," + checkpoint.FormatVersion2}
+		CheckpointFormat: checkpoint.Format, CheckpointReads: strings.Join(checkpoint.ReadableVersions, ",")}
 	if cpu.HasAVX2 {
 		v.CPUGemm = "avx2+fma"
 	}
@@ -105,6 +106,6 @@ func versionRun(opts *VersionOptions) error {
 	}
 	fmt.Fprintf(out, "dltrain %s (%s, %s/%s%s)\n", v.Version, v.Go, v.OS, v.Arch, built)
 	fmt.Fprintf(out, "backends: cpu (%s GEMM, %d threads), cuda: %s\n", kern, v.Threads, cu)
-	fmt.Fprintf(out, "checkpoint format: %s (safetensors), versions %s and %s\n", checkpoint.Format, checkpoint.FormatVersion, checkpoint.FormatVersion2)
+	fmt.Fprintf(out, "checkpoint format: %s (safetensors), versions %s\n", checkpoint.Format, strings.Join(checkpoint.ReadableVersions, ", "))
 	return nil
 }

@@ -16,7 +16,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nlpodyssey/safetensors"
@@ -35,6 +37,12 @@ import (
 // optim.go); tensors_sha256 is the SHA-256 of the whole data section and is checked on load. Two
 // keys are optional and written only when they say something: dataset (absent means MNIST) and
 // dltrain_version (absent means not recorded).
+
+// ReadableVersions are the format versions this build reads: 1 (the first release's SGD), 2 (the
+// optimizers, schedules, validation, frozen layers and adversarial training of optim.go and
+// adversarial.go) and 3 (augmentation, augment.go). A file is written at the lowest version that
+// records everything it holds.
+var ReadableVersions = []string{FormatVersion, FormatVersion2, FormatVersion3}
 
 // Format and FormatVersion identify dltrain checkpoints.
 const (
@@ -217,8 +225,8 @@ func fromMetadata(md map[string]string) (Checkpoint, []byte, error) {
 		return Checkpoint{}, nil, fmt.Errorf("%w (format %q, want %q)", ErrNotCheckpoint, md["format"], Format)
 	}
 	version := md["format_version"]
-	if version != FormatVersion && version != FormatVersion2 && version != FormatVersion3 {
-		return Checkpoint{}, nil, fmt.Errorf("checkpoint format version %q, this build reads %q, %q and %q", version, FormatVersion, FormatVersion2, FormatVersion3)
+	if !slices.Contains(ReadableVersions, version) {
+		return Checkpoint{}, nil, fmt.Errorf("checkpoint format version %q, this build reads %s", version, strings.Join(ReadableVersions, ", "))
 	}
 	sizes, err := model.ParseArch(md["arch"])
 	if err != nil {

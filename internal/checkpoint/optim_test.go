@@ -137,7 +137,7 @@ func TestVersionRules(t *testing.T) {
 		old, new string
 		want     string
 	}{
-		{good, `"format_version":"1"`, `"format_version":"4"`, `format version "4", this build reads "1", "2" and "3"`},
+		{good, `"format_version":"1"`, `"format_version":"4"`, `format version "4", this build reads 1, 2, 3`},
 		{good, `"lr":"0.01"`, `"lr":"0.01","optimizer":"adam"`, "optimizer in a format version 1 checkpoint"},
 		{adam, `"optimizer":"adamw"`, `"optimizer":"adamx"`, `"adamx" is not one of sgd, nesterov, adam, adamw`},
 		{adam, `"lr_schedule":"step"`, `"lr_schedule":"linear"`, `"linear" is not one of constant`},
