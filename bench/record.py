@@ -219,7 +219,7 @@ def main():
     w("")
     w("OUT/ is the directory the record was written to (its per-epoch metrics files sit beside this file), "
       "TMP/ a temporary directory, removed after the run, that held the checkpoints; the data were the four "
-      "official MNIST files from `%s` (`$DLTRAIN_DATA`), checked against their SHA-256 on loading." % facts.get("data", "?"))
+      "official MNIST files in `%s` (`--data`, else `$DLTRAIN_DATA`, else `./data`), checked against their SHA-256 on loading." % facts.get("data", "?"))
     w("")
 
     # --- each run

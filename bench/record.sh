@@ -3,7 +3,7 @@
 # GPU, in one command (README, "Record run"; bench/NOTES.md, "The record run" has the recipe and why).
 # On a CUDA host (from a machine without one through ../shared/gpu/run.sh, whose environment gives
 # Go, the vendored modules and DLTRAIN_DATA), in order, each stage under a timeout inside an overall
-# budget (RECORD_BUDGET seconds, default 480), so that the whole run ends in time:
+# budget (RECORD_BUDGET seconds, default 420), so that the whole run ends in time:
 #   1. the card and host; the CUDA build of dltrain and of the CUDA test binary
 #   2. throughput of the record's steps and of each of their GEMMs against a 4096³ SGEMM
 #      (TestGPURecordThroughput, internal/cuda/record_test.go; RECORD_GEMM=0 skips it)
@@ -85,11 +85,11 @@ if ((dry)); then
 	BIN=bin/dltrain-record-dry
 else
 	DEVICE=cuda
-	BUDGET=${RECORD_BUDGET:-480}
+	BUDGET=${RECORD_BUDGET:-420}
 	R1_HIDDEN=${R1_HIDDEN:-1000,500}
 	R2_HIDDEN=${R2_HIDDEN:-2500,2000,1500,1000,500}
-	R1_WALL=${R1_WALL:-60} R1_LIMIT=${R1_LIMIT:-90}
-	R2_WALL=${R2_WALL:-240} R2_LIMIT=${R2_LIMIT:-300}
+	R1_WALL=${R1_WALL:-45} R1_LIMIT=${R1_LIMIT:-75}
+	R2_WALL=${R2_WALL:-210} R2_LIMIT=${R2_LIMIT:-300}
 	PILOT_SECS=${PILOT_SECS:-4} PILOT_LIMIT=${PILOT_LIMIT:-45}
 	BIN=bin/dltrain-cuda
 fi
