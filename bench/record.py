@@ -193,7 +193,7 @@ def main():
     w("|---|---|")
     w("| date | %s |" % facts.get("date", "?"))
     if not dry:
-        w("| card (name, memory, max SM clock, power limit) | %s |" % facts.get("gpu", "not read"))
+        w("| card (name, driver, memory, max SM clock, power limit) | %s |" % facts.get("gpu", "not read"))
         w("| CUDA toolkit, cuBLAS | %s, %s |" % (facts.get("cuda", "?"), facts.get("cublas", "?")))
         w("| fused step (DLTRAIN_CUDA_FUSE) | %s |" % facts.get("fuse", "?"))
     w("| commit | %s (source digest %s: `bash bench/record.sh --digest` on a checkout prints the same when its sources are these) |" % (
