@@ -2,23 +2,70 @@ package cpu
 
 import "golang.org/x/sys/cpu"
 
-// HasAVX2 reports whether the AVX2+FMA micro-kernel is in use.
+// HasAVX2 reports whether the AVX2+FMA kernels are in use (tests switch it off to force the pure-Go
+// ones).
 var HasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// kernel6x16 is the AVX2/FMA micro-kernel in gemm_amd64.s, with kernelGo's contract.
+// HasAVX512 reports whether the AVX-512 kernels are in use (they also need HasAVX2). x/sys/cpu sets
+// HasAVX512F only when the OS saves the ZMM state.
+var HasAVX512 = cpu.X86.HasAVX512F
+
+// The micro-kernels of gemm_amd64.s and gemm512_amd64.s; see there for their contracts.
 //
 //go:noescape
-func kernel6x16(kb int, a, b, c *float32, ldc int, acc bool)
+func kern6x16P(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool)
 
-func kernel(kb int, a, b, c []float32, ldc int, acc bool) {
-	if HasAVX2 && kb > 0 {
-		_ = a[mr*kb-1] // the assembly reads these ranges: check them here
-		_ = b[nr*kb-1]
-		_ = c[(mr-1)*ldc+nr-1]
-		kernel6x16(kb, &a[0], &b[0], &c[0], ldc, acc)
+//go:noescape
+func kern6x16R(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool)
+
+//go:noescape
+func kern10x32P(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, rows int, mask uint32, acc bool)
+
+//go:noescape
+func kern10x32R(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, rows int, mask uint32, acc bool)
+
+// kernelAVX2 runs the 6×16 AVX2 kernel on a full tile, with kernelGo's arguments: op(A) either row
+// by row (aks = 1) or column by column (ars = 1). The ranges the assembly reads are checked here.
+func kernelAVX2(kb int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if kb == 0 {
+		kernelGo(kb, a, ars, aks, b, ldb, c, ldc, 6, 16, acc)
 		return
 	}
-	kernelGo(kb, a, b, c, ldc, acc)
+	_ = a[5*ars+(kb-1)*aks]
+	_ = b[(kb-1)*ldb+15]
+	_ = c[5*ldc+15]
+	if aks == 1 {
+		kern6x16R(kb, &a[0], ars, &b[0], ldb, &c[0], ldc, acc)
+		return
+	}
+	if ars != 1 {
+		panic("cpu: kernelAVX2 needs op(A) contiguous along rows or along k")
+	}
+	kern6x16P(kb, &a[0], aks, &b[0], ldb, &c[0], ldc, acc)
+}
+
+// kernel512 runs the 10×32 AVX-512 kernel on the h×w tile at c (h ≤ 10, w ≤ 32). It reads all ten
+// rows of op(A) (the caller pads a ragged panel) and the first w columns of op(B).
+func kernel512(kb int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc, h, w int, acc bool) {
+	if kb == 0 || h == 0 || w == 0 {
+		kernelGo(kb, a, ars, aks, b, ldb, c, ldc, h, w, acc)
+		return
+	}
+	_ = a[9*ars+(kb-1)*aks]
+	_ = b[(kb-1)*ldb+w-1]
+	_ = c[(h-1)*ldc+w-1]
+	mask := uint32(1)<<w - 1
+	if w == 32 {
+		mask = ^uint32(0)
+	}
+	if aks == 1 {
+		kern10x32R(kb, &a[0], ars, &b[0], ldb, &c[0], ldc, h, mask, acc)
+		return
+	}
+	if ars != 1 {
+		panic("cpu: kernel512 needs op(A) contiguous along rows or along k")
+	}
+	kern10x32P(kb, &a[0], aks, &b[0], ldb, &c[0], ldc, h, mask, acc)
 }
 
 // fmaPeak runs n iterations of 12 register-only 8-wide FMAs (192 flops each); for measuring the peak.
@@ -26,21 +73,10 @@ func kernel(kb int, a, b, c []float32, ldc int, acc bool) {
 //go:noescape
 func fmaPeak(n int)
 
-// kernel6x16s is kernel6x16 reading A in place: row r starts at a + r·lda.
+// fmaPeak512 runs n iterations of 12 register-only 16-wide FMAs (384 flops each).
 //
 //go:noescape
-func kernel6x16s(kb int, a *float32, lda int, b, c *float32, ldc int, acc bool)
-
-// hasStrided reports whether kernelStrided exists, so gemmRange can skip packing A.
-const hasStrided = true
-
-// kernelStrided is the micro-kernel with an unpacked A: a holds 6 rows of kb floats, lda apart.
-func kernelStrided(kb int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
-	_ = a[(mr-1)*lda+kb-1]
-	_ = b[nr*kb-1]
-	_ = c[(mr-1)*ldc+nr-1]
-	kernel6x16s(kb, &a[0], lda, &b[0], &c[0], ldc, acc)
-}
+func fmaPeak512(n int)
 
 // transpose8x8 writes dst[r·ldd + c] = src[c·lds + r] for r, c < 8 (gemm_amd64.s).
 //
@@ -54,3 +90,25 @@ func transpose8(dst []float32, ldd int, src []float32, lds int) {
 	_ = src[7*lds+7]
 	transpose8x8(&dst[0], ldd, &src[0], lds)
 }
+
+// spinPause is the PAUSE instruction: a polite wait in a spin loop.
+//
+//go:noescape
+func spinPause()
+
+// The elementwise loops of elementwise_amd64.s and fastmath_amd64.s; n is a multiple of 8.
+//
+//go:noescape
+func gatherAVX2(dst *float32, src *uint8, n int)
+
+//go:noescape
+func sgdAVX2(p, v, grad *float32, n int, lr, mu float32)
+
+//go:noescape
+func actBackwardAVX2(dinp, dout, out *float32, n int, act int)
+
+//go:noescape
+func colSumsAVX2(dst, src *float32, rows, ld, n int)
+
+//go:noescape
+func biasActAVX2(row, bias *float32, n int, act int)
