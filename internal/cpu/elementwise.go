@@ -23,10 +23,6 @@ const elemChunk = 4096
 func biasAct(row, bias []float32, act ops.Activation) {
 	n := len(row)
 	bias = bias[:n]
-	if act == ops.Sigmoid || act == ops.Tanh {
-		ref.BiasActivationForward(row, bias, act, 1, n) // not yet switched to fastmath.go
-		return
-	}
 	if !HasAVX2 {
 		switch act {
 		case ops.Sigmoid:

@@ -112,7 +112,7 @@ func sweep(f fastFunc, lo, hi, stride uint64) (asm, gov mathErr, differ int64) {
 			end := min(hi, start+span)
 			flush := func() {
 				copy(y, x)
-				biasActFast(y[:len(x)], bias[:len(x)], f.act)
+				biasAct(y[:len(x)], bias[:len(x)], f.act)
 				for i, v := range x {
 					want := f.ref(float64(v))
 					ea.add(v, y[i], want)
@@ -205,7 +205,7 @@ func TestFastMathSpecials(t *testing.T) {
 			saved := HasAVX2
 			HasAVX2 = path
 			row := []float32{c.x}
-			biasActFast(row, []float32{negz}, c.act)
+			biasAct(row, []float32{negz}, c.act)
 			HasAVX2 = saved
 			if math.Float32bits(row[0]) != math.Float32bits(c.want) && !(c.want != c.want && row[0] != row[0]) {
 				t.Errorf("%v(%v) = %v, want %v (AVX2 %v)", c.act, c.x, row[0], c.want, path)
@@ -214,30 +214,8 @@ func TestFastMathSpecials(t *testing.T) {
 	}
 	// sigmoid(−Inf) is 0 in float64; here it is sigmoid(−88.37), within the subnormal bound.
 	row := []float32{-inf}
-	biasActFast(row, []float32{0}, ops.Sigmoid)
+	biasAct(row, []float32{0}, ops.Sigmoid)
 	if !(row[0] >= 0 && row[0] < 4.2e-39) {
 		t.Errorf("sigmoid(-Inf) = %v, want in [0, 4.2e-39)", row[0])
-	}
-}
-
-// biasActFast is biasAct's vector path for sigmoid and tanh, until the backend uses it.
-func biasActFast(row, bias []float32, act ops.Activation) {
-	if !HasAVX2 {
-		for j, v := range row {
-			if act == ops.Tanh {
-				row[j] = tanhGo(v + bias[j])
-			} else {
-				row[j] = sigmoidGo(v + bias[j])
-			}
-		}
-		return
-	}
-	biasActAVX2(&row[0], &bias[0], len(row)&^7, int(act))
-	if k := len(row) &^ 7; k < len(row) {
-		var r, b [8]float32
-		copy(r[:], row[k:])
-		copy(b[:], bias[k:])
-		biasActAVX2(&r[0], &b[0], 8, int(act))
-		copy(row[k:], r[:])
 	}
 }
