@@ -140,6 +140,11 @@ func gather(x []float32, d *data, start, B int) {
 		src := d.set.Images[int(d.order[start+b])*P:][:P]
 		gatherAVX2(&x[b*P], &src[0], P) // 784 = 98·8
 	}
+	// The next batch's rows (if it is drawn in the same order, as training does) are scattered over
+	// the whole set: ask for them now, so that they are in cache when the next step gathers them.
+	for b := start + B; b < min(start+2*B, len(d.order)); b++ {
+		prefetchRows(&d.set.Images[int(d.order[b])*P], P)
+	}
 }
 
 // sgd is ref.SGDMomentum on equal-length slices.

@@ -34,8 +34,9 @@ const (
 
 	maxMR, maxNR = 10, 32
 
-	// parallelMin is the flop count below which a GEMM runs on the calling goroutine alone.
-	parallelMin = 1 << 18
+	// parallelMin is the M·N·K below which a GEMM runs on the calling goroutine alone (about a
+	// microsecond of work, the cost of sharing it out).
+	parallelMin = 1 << 16
 )
 
 // Kernel paths, in order of preference.
@@ -86,7 +87,8 @@ func Gemm(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, 
 
 // set fills in the operands and plans the tiles; no epilogue.
 func (g *gemmTask) set(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	*g = gemmTask{tA: tA, tB: tB, M: M, N: N, K: K, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
+	apBuf := g.apBuf
+	*g = gemmTask{tA: tA, tB: tB, M: M, N: N, K: K, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, apBuf: apBuf}
 	g.path = kernelPath()
 	g.mr, g.nr = tileShape(g.path)
 	g.mp, g.np = (M+g.mr-1)/g.mr, (N+g.nr-1)/g.nr
@@ -118,6 +120,19 @@ func (g *gemmTask) chunks() int {
 	return g.np * g.groups
 }
 
+// prepare packs what the chunks share: op(B) when it is Bᵀ, and a ragged last row panel of op(A).
+func (g *gemmTask) prepare() {
+	if g.M == 0 || g.N == 0 || g.K == 0 {
+		return
+	}
+	g.packB()
+	if h := g.M % g.mr; h != 0 {
+		g.apBuf = grow(g.apBuf, g.mr*g.K)
+		g.ap = g.apBuf
+		packA(g.ap, g.tA, g.a, g.lda, g.M-h, 0, g.K, h, g.mr)
+	}
+}
+
 // packB packs op(B) = Bᵀ for the NT case into pool.bp, zero-padded to whole panels: panel jp holds,
 // for k = 0..K-1, the NR values B[jp·NR + c][k]. It is a region of its own when large.
 func (g *gemmTask) packB() {
@@ -143,7 +158,7 @@ func (g *gemmTask) runAlone() {
 		g.epilogue(0, g.M, 0, g.N)
 		return
 	}
-	g.packB()
+	g.prepare()
 	p := participants(1 << 30)
 	if g.small() {
 		p = 1
@@ -173,6 +188,8 @@ type gemmTask struct {
 	kstep        int       // K block length
 	mg, groups   int       // row panels per chunk, chunks per column panel
 	bp           []float32 // packed op(B) when tB
+	ap           []float32 // the ragged last row panel of op(A), packed: (K, MR) column-major
+	apBuf        []float32 // this task's storage for ap, kept from call to call
 }
 
 func (g *gemmTask) run(chunk int, s *scratch) {
@@ -214,16 +231,14 @@ func (g *gemmTask) tile(s *scratch, i, j, h, w, jp, p0, kb int) {
 	} else {
 		b = g.b[p0*g.ldb+j:]
 	}
-	// op(A): ars apart from row to row, aks from k to k. A ragged row panel is copied into a
-	// zero-padded column-major panel (for the Go kernel too, so that every path reads the same
-	// layouts).
+	// op(A): ars apart from row to row, aks from k to k. The ragged row panel was copied into a
+	// zero-padded column-major panel by prepare (for the Go kernel too, so that every path reads the
+	// same layouts).
 	var a []float32
 	ars, aks := g.lda, 1
 	switch {
 	case h < mr:
-		s.a = grow(s.a, mr*kb)
-		packA(s.a, g.tA, g.a, g.lda, i, p0, kb, h, mr)
-		a, ars, aks = s.a, 1, mr
+		a, ars, aks = g.ap[p0*mr:], 1, mr
 	case g.tA:
 		a, ars, aks = g.a[p0*g.lda+i:], 1, g.lda
 	default:

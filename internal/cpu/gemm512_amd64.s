@@ -14,8 +14,10 @@
 // mask selects the valid columns (bit j for column j): its low half goes to K1 and masks the first
 // 16 columns, its high half to K2 for the last 16, on the loads of op(B) and on the loads and stores
 // of C, so a ragged last column panel needs neither padding nor a scratch tile, and nothing outside
-// the valid columns is touched. Only rows 0..rows-1 of C are written (the P kernel's A panel is
-// zero-padded past them). With acc the tile is added to C, else it overwrites C.
+// the valid columns is touched. Each kernel has three loops: all 32 columns (loads without masks,
+// about 5% faster on Zen 4), at most 16 (ten FMAs per k instead of twenty: the output layer's 10
+// columns), and the masked general case. Only rows 0..rows-1 of C are written (the P kernel's A
+// panel is zero-padded past them). With acc the tile is added to C, else it overwrites C.
 
 #include "textflag.h"
 
@@ -47,6 +49,11 @@
 	VBROADCASTSS addr, t; \
 	VFMADD231PS Z20, t, lo; \
 	VFMADD231PS Z21, t, hi
+
+// FMA1 is FMA2 for the first 16 columns alone.
+#define FMA1(addr, t, lo) \
+	VBROADCASTSS addr, t; \
+	VFMADD231PS Z20, t, lo
 
 // A row of C at DX: add to it (ACC) or overwrite it (SET), under masks K1, K2.
 #define ROW_ACC(lo, hi) \
@@ -81,6 +88,10 @@ TEXT ·kern10x32P(SB), NOSPLIT, $0-69
 	ZERO_TILE10
 	TESTQ CX, CX
 	JEQ pstore
+	CMPL mask+64(FP), $-1
+	JEQ pfull            // all 32 columns: loads without masks (about 5% faster)
+	CMPL mask+64(FP), $0xffff
+	JLS phalf            // at most 16 columns: the second vector is all padding
 
 ploop:
 	VMOVUPS.Z (DI), K1, Z20
@@ -99,6 +110,43 @@ ploop:
 	ADDQ R13, DI
 	DECQ CX
 	JNE ploop
+	JMP pstore
+
+phalf:
+	VMOVUPS.Z (DI), K1, Z20
+	FMA1(0(SI), Z22, Z0)
+	FMA1(4(SI), Z23, Z2)
+	FMA1(8(SI), Z22, Z4)
+	FMA1(12(SI), Z23, Z6)
+	FMA1(16(SI), Z22, Z8)
+	FMA1(20(SI), Z23, Z10)
+	FMA1(24(SI), Z22, Z12)
+	FMA1(28(SI), Z23, Z14)
+	FMA1(32(SI), Z22, Z16)
+	FMA1(36(SI), Z23, Z18)
+	ADDQ R10, SI
+	ADDQ R13, DI
+	DECQ CX
+	JNE phalf
+	JMP pstore
+
+pfull:
+	VMOVUPS (DI), Z20
+	VMOVUPS 64(DI), Z21
+	FMA2(0(SI), Z22, Z0, Z1)
+	FMA2(4(SI), Z23, Z2, Z3)
+	FMA2(8(SI), Z22, Z4, Z5)
+	FMA2(12(SI), Z23, Z6, Z7)
+	FMA2(16(SI), Z22, Z8, Z9)
+	FMA2(20(SI), Z23, Z10, Z11)
+	FMA2(24(SI), Z22, Z12, Z13)
+	FMA2(28(SI), Z23, Z14, Z15)
+	FMA2(32(SI), Z22, Z16, Z17)
+	FMA2(36(SI), Z23, Z18, Z19)
+	ADDQ R10, SI
+	ADDQ R13, DI
+	DECQ CX
+	JNE pfull
 
 pstore:
 	TESTQ BX, BX
@@ -210,6 +258,10 @@ TEXT ·kern10x32R(SB), NOSPLIT, $0-69
 	ADDQ R10, R12            // SI + 6L
 	TESTQ CX, CX
 	JEQ rstore
+	CMPL mask+64(FP), $-1
+	JEQ rfull            // all 32 columns: loads without masks (about 5% faster)
+	CMPL mask+64(FP), $0xffff
+	JLS rhalf            // at most 16 columns: the second vector is all padding
 
 rloop:
 	VMOVUPS.Z (DI), K1, Z20
@@ -230,6 +282,47 @@ rloop:
 	ADDQ R13, DI
 	DECQ CX
 	JNE rloop
+	JMP rstore
+
+rhalf:
+	VMOVUPS.Z (DI), K1, Z20
+	FMA1((SI), Z22, Z0)
+	FMA1((SI)(R10*1), Z23, Z2)
+	FMA1((SI)(R10*2), Z22, Z4)
+	FMA1((R11)(R10*2), Z23, Z6)
+	FMA1((SI)(R10*4), Z22, Z8)
+	FMA1((R11)(R10*4), Z23, Z10)
+	FMA1((R12), Z22, Z12)
+	FMA1((R12)(R10*1), Z23, Z14)
+	FMA1((SI)(R10*8), Z22, Z16)
+	FMA1((R11)(R10*8), Z23, Z18)
+	ADDQ $4, SI
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ R13, DI
+	DECQ CX
+	JNE rhalf
+	JMP rstore
+
+rfull:
+	VMOVUPS (DI), Z20
+	VMOVUPS 64(DI), Z21
+	FMA2((SI), Z22, Z0, Z1)
+	FMA2((SI)(R10*1), Z23, Z2, Z3)
+	FMA2((SI)(R10*2), Z22, Z4, Z5)
+	FMA2((R11)(R10*2), Z23, Z6, Z7)
+	FMA2((SI)(R10*4), Z22, Z8, Z9)
+	FMA2((R11)(R10*4), Z23, Z10, Z11)
+	FMA2((R12), Z22, Z12, Z13)
+	FMA2((R12)(R10*1), Z23, Z14, Z15)
+	FMA2((SI)(R10*8), Z22, Z16, Z17)
+	FMA2((R11)(R10*8), Z23, Z18, Z19)
+	ADDQ $4, SI
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ R13, DI
+	DECQ CX
+	JNE rfull
 
 rstore:
 	TESTQ BX, BX

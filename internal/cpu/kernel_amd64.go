@@ -112,3 +112,6 @@ func colSumsAVX2(dst, src *float32, rows, ld, n int)
 
 //go:noescape
 func biasActAVX2(row, bias *float32, n int, act int)
+
+//go:noescape
+func prefetchRows(p *uint8, n int)

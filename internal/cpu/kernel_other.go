@@ -28,3 +28,5 @@ func sgdAVX2(p, v, grad *float32, n int, lr, mu float32)       { panic("cpu: no 
 func actBackwardAVX2(dinp, dout, out *float32, n int, act int) { panic("cpu: no AVX2") }
 func colSumsAVX2(dst, src *float32, rows, ld, n int)           { panic("cpu: no AVX2") }
 func biasActAVX2(row, bias *float32, n int, act int)           { panic("cpu: no AVX2") }
+
+func prefetchRows(p *uint8, n int) {}

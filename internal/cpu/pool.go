@@ -31,10 +31,10 @@ type task interface {
 	run(chunk int, s *scratch)
 }
 
-// scratch is one goroutine's private buffers: a packed A panel and B panel for GEMM edge tiles, an
-// edge tile of C, and a few vectors for the elementwise ops. Grown on first use, never shrunk.
+// scratch is one goroutine's private buffers: the AVX2 GEMM's zero-padded B panel and C tile for
+// edge tiles. Grown on first use, never shrunk.
 type scratch struct {
-	a, b []float32
+	b    []float32
 	tile [maxMR * maxNR]float32
 }
 
