@@ -33,10 +33,7 @@ func NewCmdVersion(io *IO) *cobra.Command {
 					}
 				}
 			}
-			kern := "pure Go"
-			if cpu.HasAVX2 {
-				kern = "AVX2+FMA"
-			}
+			kern := cpu.KernelName()
 			cu := "not built (make build-cuda)"
 			if cuda.Built {
 				cu = "built"
