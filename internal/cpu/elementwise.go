@@ -16,8 +16,9 @@ import (
 // the number of goroutines. It is not a second reference: internal/ref stays the oracle.
 
 // elemChunk is the number of elements per chunk of the elementwise ops: large enough that a chunk
-// costs more than claiming it, small enough that two cores share a 100×128 layer.
-const elemChunk = 4096
+// costs more than claiming it (about a microsecond of work), small enough that two cores share a
+// 100×128 layer evenly.
+const elemChunk = 2048
 
 // biasAct sets row = act(row + bias), elementwise; row and bias have the same length.
 func biasAct(row, bias []float32, act ops.Activation) {

@@ -101,16 +101,15 @@ func (g *gemmTask) set(tA, tB bool, M, N, K int, a []float32, lda int, b []float
 func (g *gemmTask) small() bool { return g.M*g.N*g.K < parallelMin }
 
 // plan cuts the tiles into chunks for a region shared by up to p goroutines: whole column panels when
-// there are enough of them, else each panel cut along M too, so that there are a few chunks per
-// goroutine for the pool to balance.
+// there are enough of them, else each panel cut along M too into groups of as equal a number of row
+// panels as can be, so that there are about eight chunks per goroutine: the pool balances them, and
+// the last chunk to finish holds the others up for less.
 func (g *gemmTask) plan(p int) {
-	want := 4 * p
-	groups := 1
+	want := 8 * p
+	g.groups = 1
 	if p > 1 && g.np < want {
-		groups = min(g.mp, (want+g.np-1)/g.np)
+		g.groups = min(g.mp, (want+g.np-1)/g.np)
 	}
-	g.mg = (g.mp + groups - 1) / groups
-	g.groups = (g.mp + g.mg - 1) / g.mg
 }
 
 func (g *gemmTask) chunks() int {
@@ -186,7 +185,7 @@ type gemmTask struct {
 	path, mr, nr int
 	mp, np       int       // row panels of MR, column panels of NR
 	kstep        int       // K block length
-	mg, groups   int       // row panels per chunk, chunks per column panel
+	groups       int       // chunks per column panel: row panels g·mp/groups … (g+1)·mp/groups − 1
 	bp           []float32 // packed op(B) when tB
 	ap           []float32 // the ragged last row panel of op(A), packed: (K, MR) column-major
 	apBuf        []float32 // this task's storage for ap, kept from call to call
@@ -196,11 +195,18 @@ func (g *gemmTask) run(chunk int, s *scratch) {
 	jp, grp := chunk/g.groups, chunk%g.groups
 	j := jp * g.nr
 	w := min(g.nr, g.N-j)
-	ip0 := grp * g.mg
-	ip1 := min(ip0+g.mg, g.mp)
+	ip0 := grp * g.mp / g.groups
+	ip1 := (grp + 1) * g.mp / g.groups
+	full := min(ip1, g.M/g.mr) // row panels ip0..full-1 are whole
 	for p0 := 0; p0 < g.K; p0 += g.kstep {
 		kb := min(g.kstep, g.K-p0)
-		for ip := ip0; ip < ip1; ip++ {
+		ip := ip0
+		if g.path == pathAVX512 && full > ip0 {
+			// The AVX-512 kernel runs down the whole panels in one call.
+			g.tiles512(ip0*g.mr, j, w, full-ip0, jp, p0, kb)
+			ip = full
+		}
+		for ; ip < ip1; ip++ {
 			i := ip * g.mr
 			g.tile(s, i, j, min(g.mr, g.M-i), w, jp, p0, kb)
 		}
@@ -247,7 +253,7 @@ func (g *gemmTask) tile(s *scratch, i, j, h, w, jp, p0, kb int) {
 	c := g.c[i*g.ldc+j:]
 	switch g.path {
 	case pathAVX512:
-		kernel512(kb, a, ars, aks, b, ldb, c, g.ldc, h, w, acc)
+		kernel512(kb, a, ars, aks, b, ldb, c, g.ldc, h, w, 1, acc)
 	case pathAVX2:
 		if w < nr && !g.tB {
 			s.b = grow(s.b, kb*nr)
@@ -275,6 +281,25 @@ func (g *gemmTask) tile(s *scratch, i, j, h, w, jp, p0, kb int) {
 	default:
 		kernelGo(kb, a, ars, aks, b, ldb, c, g.ldc, h, w, acc)
 	}
+}
+
+// tiles512 is tile for n whole row panels from row i on, in one call of the AVX-512 kernel.
+func (g *gemmTask) tiles512(i, j, w, n, jp, p0, kb int) {
+	var b []float32
+	ldb := g.ldb
+	if g.tB {
+		b, ldb = g.bp[jp*g.nr*g.K+p0*g.nr:], g.nr
+	} else {
+		b = g.b[p0*g.ldb+j:]
+	}
+	var a []float32
+	ars, aks := g.lda, 1
+	if g.tA {
+		a, ars, aks = g.a[p0*g.lda+i:], 1, g.lda
+	} else {
+		a = g.a[i*g.lda+p0:]
+	}
+	kernel512(kb, a, ars, aks, b, ldb, g.c[i*g.ldc+j:], g.ldc, g.mr, w, n, p0 > 0)
 }
 
 // packA copies rows i..i+h-1, k = p0..p0+kb-1 of op(A) into dst as a column-major MR-row panel

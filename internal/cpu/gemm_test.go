@@ -85,7 +85,9 @@ func TestKernelsMatchGo(t *testing.T) {
 		{"AVX2", HasAVX2, 6, 16, func(kb int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc, h, w int, acc bool) {
 			kernelAVX2(kb, a, ars, aks, b, ldb, c, ldc, acc)
 		}},
-		{"AVX-512", HasAVX512, 10, 32, kernel512},
+		{"AVX-512", HasAVX512, 10, 32, func(kb int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc, h, w int, acc bool) {
+			kernel512(kb, a, ars, aks, b, ldb, c, ldc, h, w, 1, acc)
+		}},
 	}
 	for _, k := range kerns {
 		if !k.ok {

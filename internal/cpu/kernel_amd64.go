@@ -19,10 +19,10 @@ func kern6x16P(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc
 func kern6x16R(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool)
 
 //go:noescape
-func kern10x32P(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, rows int, mask uint32, acc bool)
+func kern10x32P(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, rows, panels int, mask uint32, acc bool)
 
 //go:noescape
-func kern10x32R(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, rows int, mask uint32, acc bool)
+func kern10x32R(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, rows, panels int, mask uint32, acc bool)
 
 // kernelAVX2 runs the 6×16 AVX2 kernel on a full tile, with kernelGo's arguments: op(A) either row
 // by row (aks = 1) or column by column (ars = 1). The ranges the assembly reads are checked here.
@@ -44,28 +44,32 @@ func kernelAVX2(kb int, a []float32, ars, aks int, b []float32, ldb int, c []flo
 	kern6x16P(kb, &a[0], aks, &b[0], ldb, &c[0], ldc, acc)
 }
 
-// kernel512 runs the 10×32 AVX-512 kernel on the h×w tile at c (h ≤ 10, w ≤ 32). It reads all ten
-// rows of op(A) (the caller pads a ragged panel) and the first w columns of op(B).
-func kernel512(kb int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc, h, w int, acc bool) {
-	if kb == 0 || h == 0 || w == 0 {
-		kernelGo(kb, a, ars, aks, b, ldb, c, ldc, h, w, acc)
+// kernel512 runs the 10×32 AVX-512 kernel on panels tiles down a column of C: tile t has rows
+// 10t..10t+h-1 of the h×w block at c (h ≤ 10, w ≤ 32; h < 10 only with panels = 1), op(A) starting
+// at row 10t. It reads all ten rows of op(A) of every tile (the caller pads a ragged panel) and the
+// first w columns of op(B).
+func kernel512(kb int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc, h, w, panels int, acc bool) {
+	if kb == 0 || h == 0 || w == 0 || panels == 0 {
+		for t := range panels {
+			kernelGo(kb, a[10*t*ars:], ars, aks, b, ldb, c[10*t*ldc:], ldc, h, w, acc)
+		}
 		return
 	}
-	_ = a[9*ars+(kb-1)*aks]
+	_ = a[(10*(panels-1)+9)*ars+(kb-1)*aks]
 	_ = b[(kb-1)*ldb+w-1]
-	_ = c[(h-1)*ldc+w-1]
+	_ = c[(10*(panels-1)+h-1)*ldc+w-1]
 	mask := uint32(1)<<w - 1
 	if w == 32 {
 		mask = ^uint32(0)
 	}
 	if aks == 1 {
-		kern10x32R(kb, &a[0], ars, &b[0], ldb, &c[0], ldc, h, mask, acc)
+		kern10x32R(kb, &a[0], ars, &b[0], ldb, &c[0], ldc, h, panels, mask, acc)
 		return
 	}
 	if ars != 1 {
 		panic("cpu: kernel512 needs op(A) contiguous along rows or along k")
 	}
-	kern10x32P(kb, &a[0], aks, &b[0], ldb, &c[0], ldc, h, mask, acc)
+	kern10x32P(kb, &a[0], aks, &b[0], ldb, &c[0], ldc, h, panels, mask, acc)
 }
 
 // fmaPeak runs n iterations of 12 register-only 8-wide FMAs (192 flops each); for measuring the peak.

@@ -13,7 +13,7 @@ func kernelAVX2(kb int, a []float32, ars, aks int, b []float32, ldb int, c []flo
 	panic("cpu: kernelAVX2 without AVX2")
 }
 
-func kernel512(kb int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc, h, w int, acc bool) {
+func kernel512(kb int, a []float32, ars, aks int, b []float32, ldb int, c []float32, ldc, h, w, panels int, acc bool) {
 	panic("cpu: kernel512 without AVX-512")
 }
 
