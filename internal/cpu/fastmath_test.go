@@ -176,7 +176,7 @@ func TestFastMathSweep(t *testing.T) {
 	}
 }
 
-// TestFastMathExhaustive checks every float32 input (about 10 minutes of CPU time); it runs when
+// TestFastMathExhaustive checks every float32 input (about 6 minutes of CPU time); it runs when
 // DLTRAIN_EXHAUSTIVE=1.
 func TestFastMathExhaustive(t *testing.T) {
 	if os.Getenv("DLTRAIN_EXHAUSTIVE") != "1" {
