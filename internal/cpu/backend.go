@@ -153,14 +153,14 @@ func (be *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight ops.Te
 	m.reset()
 	gw := &pool.gemms[0]
 	gw.set(true, false, OC, C, B, do, OC, in, C, dw, C)
-	gw.prepare()
 	gw.plan(p)
+	gw.prepare()
 	m.add(gw, gw.chunks())
 	if di != nil {
 		gi := &pool.gemms[1]
 		gi.set(false, false, B, C, OC, do, OC, w, C, di, C)
-		gi.prepare()
 		gi.plan(p)
+		gi.prepare()
 		m.add(gi, gi.chunks())
 	}
 	pool.elem = elemTask{kind: kindColSums, dst: db[:OC], src: do, B: B, OC: OC}

@@ -119,12 +119,17 @@ func (g *gemmTask) chunks() int {
 	return g.np * g.groups
 }
 
-// prepare packs what the chunks share: op(B) when it is Bᵀ, and a ragged last row panel of op(A).
+// prepare packs what the chunks share, after plan: op(B) when it is Bᵀ and its column panels are
+// cut among several chunks (when each panel is one chunk, the chunk packs it into its goroutine's
+// scratch, where it stays in L2, instead of a shared buffer that may not), and a ragged last row
+// panel of op(A).
 func (g *gemmTask) prepare() {
 	if g.M == 0 || g.N == 0 || g.K == 0 {
 		return
 	}
-	g.packB()
+	if g.groups > 1 {
+		g.packB()
+	}
 	if h := g.M % g.mr; h != 0 {
 		g.apBuf = grow(g.apBuf, g.mr*g.K)
 		g.ap = g.apBuf
@@ -157,12 +162,12 @@ func (g *gemmTask) runAlone() {
 		g.epilogue(0, g.M, 0, g.N)
 		return
 	}
-	g.prepare()
 	p := participants(1 << 30)
 	if g.small() {
 		p = 1
 	}
 	g.plan(p)
+	g.prepare()
 	pool.run(g, g.chunks(), p == 1)
 }
 
@@ -198,17 +203,27 @@ func (g *gemmTask) run(chunk int, s *scratch) {
 	ip0 := grp * g.mp / g.groups
 	ip1 := (grp + 1) * g.mp / g.groups
 	full := min(ip1, g.M/g.mr) // row panels ip0..full-1 are whole
+	var bpan []float32         // the packed column panel of op(B) = Bᵀ, (K, NR)
+	if g.tB {
+		if g.groups == 1 {
+			s.bpan = grow(s.bpan, g.nr*g.K)
+			bpan = s.bpan
+			g.packPanel(bpan, jp)
+		} else {
+			bpan = g.bp[jp*g.nr*g.K:][:g.nr*g.K]
+		}
+	}
 	for p0 := 0; p0 < g.K; p0 += g.kstep {
 		kb := min(g.kstep, g.K-p0)
 		ip := ip0
 		if g.path == pathAVX512 && full > ip0 {
 			// The AVX-512 kernel runs down the whole panels in one call.
-			g.tiles512(ip0*g.mr, j, w, full-ip0, jp, p0, kb)
+			g.tiles512(ip0*g.mr, j, w, full-ip0, bpan, p0, kb)
 			ip = full
 		}
 		for ; ip < ip1; ip++ {
 			i := ip * g.mr
-			g.tile(s, i, j, min(g.mr, g.M-i), w, jp, p0, kb)
+			g.tile(s, i, j, min(g.mr, g.M-i), w, bpan, p0, kb)
 		}
 	}
 	g.epilogue(ip0*g.mr, min(ip1*g.mr, g.M), j, w)
@@ -226,14 +241,14 @@ func (g *gemmTask) epilogue(i0, i1, j, w int) {
 
 // tile computes the h×w tile of C at (i, j) over k = p0..p0+kb-1: overwriting C for the first K
 // block, adding to it for later ones.
-func (g *gemmTask) tile(s *scratch, i, j, h, w, jp, p0, kb int) {
+func (g *gemmTask) tile(s *scratch, i, j, h, w int, bpan []float32, p0, kb int) {
 	acc := p0 > 0
 	mr, nr := g.mr, g.nr
 	// op(B) rows k: b[k·ldb + c].
 	var b []float32
 	ldb := g.ldb
 	if g.tB {
-		b, ldb = g.bp[jp*nr*g.K+p0*nr:], nr
+		b, ldb = bpan[p0*nr:], nr
 	} else {
 		b = g.b[p0*g.ldb+j:]
 	}
@@ -284,11 +299,11 @@ func (g *gemmTask) tile(s *scratch, i, j, h, w, jp, p0, kb int) {
 }
 
 // tiles512 is tile for n whole row panels from row i on, in one call of the AVX-512 kernel.
-func (g *gemmTask) tiles512(i, j, w, n, jp, p0, kb int) {
+func (g *gemmTask) tiles512(i, j, w, n int, bpan []float32, p0, kb int) {
 	var b []float32
 	ldb := g.ldb
 	if g.tB {
-		b, ldb = g.bp[jp*g.nr*g.K+p0*g.nr:], g.nr
+		b, ldb = bpan[p0*g.nr:], g.nr
 	} else {
 		b = g.b[p0*g.ldb+j:]
 	}
@@ -323,8 +338,12 @@ type packTask struct{ g *gemmTask }
 
 func (t *packTask) run(jp int, _ *scratch) {
 	g := t.g
+	g.packPanel(g.bp[jp*g.nr*g.K:][:g.nr*g.K], jp)
+}
+
+// packPanel packs column panel jp of op(B) = Bᵀ into pan (K, NR), zero past column N.
+func (g *gemmTask) packPanel(pan []float32, jp int) {
 	nr, K := g.nr, g.K
-	pan := g.bp[jp*nr*K:][:nr*K]
 	j := jp * nr
 	w := min(nr, g.N-j)
 	b, ldb := g.b, g.ldb
@@ -334,9 +353,7 @@ func (t *packTask) run(jp int, _ *scratch) {
 	if HasAVX2 {
 		c8, k8 = w/8*8, K/8*8
 		for c0 := 0; c0 < c8; c0 += 8 {
-			for k0 := 0; k0 < k8; k0 += 8 {
-				transpose8(pan[k0*nr+c0:], nr, b[(j+c0)*ldb+k0:], ldb)
-			}
+			transpose8(pan[c0:], nr, b[(j+c0)*ldb:], ldb, k8/8)
 		}
 	}
 	for c := range w {

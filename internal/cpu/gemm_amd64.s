@@ -195,19 +195,25 @@ soverwrite:
 	VZEROUPPER
 	RET
 
-// func transpose8x8(dst *float32, ldd int, src *float32, lds int)
+// func transpose8x8(dst *float32, ldd int, src *float32, lds int, n int)
 //
-// dst[r][c] = src[c][r] for an 8×8 block; ldd and lds are row strides in floats. packB uses it to lay
-// out the transposed B of the NT GEMM. Rows are loaded into Y0..Y7, interleaved in pairs (unpack),
-// then in quads (shufps), then the 128-bit halves are exchanged (vperm2f128): the textbook AVX
-// transpose, three shuffle stages of eight instructions.
-TEXT ·transpose8x8(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
+// dst[r][c] = src[c][r] for n 8×8 blocks side by side along src's rows (block b is src columns
+// 8b..8b+7, dst rows 8b..8b+7); ldd and lds are row strides in floats, n ≥ 1. packB uses it to lay
+// out the transposed B of the NT GEMM, one call per 8-column strip of a panel. Rows are loaded into
+// Y0..Y7, interleaved in pairs (unpack), then in quads (shufps), then the 128-bit halves are
+// exchanged (vperm2f128): the textbook AVX transpose, three shuffle stages of eight instructions.
+TEXT ·transpose8x8(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), R11
 	MOVQ ldd+8(FP), R8
 	SHLQ $2, R8
-	MOVQ src+16(FP), SI
+	MOVQ src+16(FP), R10
 	MOVQ lds+24(FP), R9
 	SHLQ $2, R9
+	MOVQ n+32(FP), CX
+	LEAQ (R8*8), R12        // 8 rows of dst
+tblock:
+	MOVQ R10, SI
+	MOVQ R11, DI
 	VMOVUPS (SI), Y0
 	ADDQ R9, SI
 	VMOVUPS (SI), Y1
@@ -262,6 +268,10 @@ TEXT ·transpose8x8(SB), NOSPLIT, $0-32
 	VMOVUPS Y14, (DI)
 	ADDQ R8, DI
 	VMOVUPS Y15, (DI)
+	ADDQ $32, R10
+	ADDQ R12, R11
+	DECQ CX
+	JNE tblock
 	VZEROUPPER
 	RET
 

@@ -161,24 +161,34 @@ func TestGemmAVX512MatchesAVX2(t *testing.T) {
 	}
 }
 
-// TestGemmDeterministicAcrossProcs: the same inputs give bit-identical C for any GOMAXPROCS.
+// TestGemmDeterministicAcrossProcs: the same inputs give bit-identical C for any GOMAXPROCS (with
+// one goroutine an NT GEMM packs each column panel in its chunk; with more, in a shared pass first).
 func TestGemmDeterministicAcrossProcs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	M, N, K := 100, 784, 300
-	a, b := opstest.Randn(rng, M*K), opstest.Randn(rng, K*N)
-	var ref []float32
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, p := range []int{1, 2, 3, 8} {
-		runtime.GOMAXPROCS(p)
-		c := opstest.NaNs(M * N)
-		Gemm(false, false, M, N, K, a, K, b, N, c, N)
-		if ref == nil {
-			ref = c
-			continue
+	for _, c := range []struct {
+		tB      bool
+		M, N, K int
+	}{{false, 100, 784, 300}, {true, 100, 784, 300}, {true, 100, 128, 784}} {
+		tB, M, N, K := c.tB, c.M, c.N, c.K
+		a, b := opstest.Randn(rng, M*K), opstest.Randn(rng, K*N)
+		ldb := N
+		if tB {
+			ldb = K
 		}
-		for i := range c {
-			if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
-				t.Fatalf("GOMAXPROCS=%d: C[%d] = %v, with 1 proc %v", p, i, c[i], ref[i])
+		var ref []float32
+		for _, p := range []int{1, 2, 3, 8} {
+			runtime.GOMAXPROCS(p)
+			c := opstest.NaNs(M * N)
+			Gemm(false, tB, M, N, K, a, K, b, ldb, c, N)
+			if ref == nil {
+				ref = c
+				continue
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+					t.Fatalf("tB=%v GOMAXPROCS=%d: C[%d] = %v, with 1 proc %v", tB, p, i, c[i], ref[i])
+				}
 			}
 		}
 	}
@@ -215,20 +225,23 @@ func TestTranspose8(t *testing.T) {
 	if !HasAVX2 {
 		t.Skip("no AVX2")
 	}
-	src := make([]float32, 8*11)
-	for i := range src {
-		src[i] = float32(i)
-	}
-	dst := opstest.NaNs(8 * 9)
-	transpose8(dst, 9, src, 11)
-	for r := range 8 {
-		for c := range 8 {
-			if dst[r*9+c] != src[c*11+r] {
-				t.Fatalf("transpose8: dst[%d][%d] = %v, want %v", r, c, dst[r*9+c], src[c*11+r])
-			}
+	for _, n := range []int{1, 2, 5} {
+		lds, ldd := 8*n+3, 9
+		src := make([]float32, 8*lds)
+		for i := range src {
+			src[i] = float32(i)
 		}
-		if !math.IsNaN(float64(dst[r*9+8])) {
-			t.Fatalf("transpose8 wrote outside its block at row %d", r)
+		dst := opstest.NaNs(8 * n * ldd)
+		transpose8(dst, ldd, src, lds, n)
+		for r := range 8 * n {
+			for c := range 8 {
+				if dst[r*ldd+c] != src[c*lds+r] {
+					t.Fatalf("transpose8(n=%d): dst[%d][%d] = %v, want %v", n, r, c, dst[r*ldd+c], src[c*lds+r])
+				}
+			}
+			if !math.IsNaN(float64(dst[r*ldd+8])) {
+				t.Fatalf("transpose8(n=%d) wrote outside its blocks at row %d", n, r)
+			}
 		}
 	}
 }

@@ -82,17 +82,20 @@ func fmaPeak(n int)
 //go:noescape
 func fmaPeak512(n int)
 
-// transpose8x8 writes dst[r·ldd + c] = src[c·lds + r] for r, c < 8 (gemm_amd64.s).
+// transpose8x8 writes dst[r·ldd + c] = src[c·lds + r] for c < 8, r < 8n (gemm_amd64.s).
 //
 //go:noescape
-func transpose8x8(dst *float32, ldd int, src *float32, lds int)
+func transpose8x8(dst *float32, ldd int, src *float32, lds int, n int)
 
-// transpose8 is transpose8x8 on slices, with the bounds it touches checked first. Only call it when
-// HasAVX2.
-func transpose8(dst []float32, ldd int, src []float32, lds int) {
-	_ = dst[7*ldd+7]
-	_ = src[7*lds+7]
-	transpose8x8(&dst[0], ldd, &src[0], lds)
+// transpose8 is transpose8x8 on slices, with the bounds it touches checked first: n 8×8 blocks,
+// dst rows 0..8n-1 from src columns 0..8n-1. Only call it when HasAVX2.
+func transpose8(dst []float32, ldd int, src []float32, lds int, n int) {
+	if n <= 0 {
+		return
+	}
+	_ = dst[(8*n-1)*ldd+7]
+	_ = src[7*lds+8*n-1]
+	transpose8x8(&dst[0], ldd, &src[0], lds, n)
 }
 
 // spinPause is the PAUSE instruction: a polite wait in a spin loop.

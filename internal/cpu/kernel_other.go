@@ -17,7 +17,7 @@ func kernel512(kb int, a []float32, ars, aks int, b []float32, ldb int, c []floa
 	panic("cpu: kernel512 without AVX-512")
 }
 
-func transpose8(dst []float32, ldd int, src []float32, lds int) {
+func transpose8(dst []float32, ldd int, src []float32, lds int, n int) {
 	panic("cpu: transpose8 without AVX2")
 }
 

@@ -31,9 +31,10 @@ type task interface {
 	run(chunk int, s *scratch)
 }
 
-// scratch is one goroutine's private buffers: the AVX2 GEMM's zero-padded B panel and C tile for
-// edge tiles. Grown on first use, never shrunk.
+// scratch is one goroutine's private buffers: a packed column panel of op(B) = Bᵀ, and the AVX2
+// GEMM's zero-padded B block and C tile for edge tiles. Grown on first use, never shrunk.
 type scratch struct {
+	bpan []float32
 	b    []float32
 	tile [maxMR * maxNR]float32
 }
