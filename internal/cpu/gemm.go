@@ -13,7 +13,9 @@ import "github.com/dltrain/dltrain/internal/ops"
 //   - The kernels read A and B where they lie whenever the layout allows: A row by row (op(A) = A)
 //     or column by column (op(A) = Aᵀ, and a packed panel is that same layout), B row by row
 //     (op(B) = B). Only op(B) = Bᵀ (the forward pass, x·Wᵀ) is packed, once per call for all of K,
-//     in NR-column panels; and a ragged last row panel of A is copied into a zero-padded panel.
+//     in NR-column panels: by the chunk that uses a panel, into its own scratch, or in a shared
+//     pass first when several chunks use each panel. A ragged last row panel of A is copied once
+//     into a zero-padded panel.
 //     The AVX-512 kernel masks ragged columns and stores only the valid rows; the AVX2 kernel
 //     computes ragged tiles in a scratch tile.
 //   - K is cut into equal blocks of at most kc (784 → 4 × 196), and C accumulates across blocks:
@@ -85,7 +87,8 @@ func Gemm(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, 
 	g.runAlone()
 }
 
-// set fills in the operands and plans the tiles; no epilogue.
+// set fills in the operands and the tile counts of the kernel path in use, with no epilogue; plan
+// and prepare come next.
 func (g *gemmTask) set(tA, tB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	apBuf := g.apBuf
 	*g = gemmTask{tA: tA, tB: tB, M: M, N: N, K: K, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, apBuf: apBuf}
