@@ -12,11 +12,15 @@ rows = [json.loads(l) for l in open(out + "/dl.jsonl")]
 secs = [r["seconds"] for r in rows]
 med = statistics.median(secs)
 nets = {n["net"]: n for n in (json.loads(l) for l in open(out + "/nets.jsonl"))}
-gemm = {}
+gemm, gemmcpu = {}, {}
 for line in open(out + "/gemm.txt"):
-    m = re.match(r"Benchmark(\S+?)(?:-\d+)?\s+\d+\s+\d+ ns/op\s+([\d.]+) GFLOP/s", line)
-    if m:
-        gemm[m.group(1)] = float(m.group(2))
+    m = re.match(r"Benchmark(\S+?)(?:-\d+)?\s+\d+\s+\d+ ns/op\s", line)
+    g = re.search(r"\s([\d.]+) GFLOP/s", line)
+    c = re.search(r"\s([\d.]+) GFLOP/CPU-s", line)
+    if m and g:
+        gemm[m.group(1)] = float(g.group(1))
+        if c:
+            gemmcpu[m.group(1)] = float(c.group(1))
 peaks = {k.split("/")[1]: gemm.pop(k) for k in list(gemm) if k.startswith("PeakFMA/")}
 unit = "avx512" if "avx512" in peaks else "avx2" if "avx2" in peaks else None
 peak = peaks.get(unit)
@@ -74,4 +78,5 @@ if big:
             print("| PyTorch 784-800-10 resident epoch, median of %d | %.3f s |" % (t8["epochs"], t8["median_epoch_s"]))
             print("| **speed-up, PyTorch / dltrain, 784-800-10** | **%.1fx** |" % (t8["median_epoch_s"] / big["median_epoch_s"]))
 for k, v in gemm.items():
-    print("| GEMM %s | %.1f GFLOP/s%s |" % (k, v, " (%.0f%% of peak)" % (100 * v / peak) if peak else ""))
+    print("| GEMM %s | %.1f GFLOP/s%s%s |" % (k, v, " (%.0f%% of peak)" % (100 * v / peak) if peak else "",
+                                            "; %.1f per CPU-second" % gemmcpu[k] if k in gemmcpu else ""))
