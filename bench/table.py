@@ -67,6 +67,9 @@ if classic:
         n = nets.get("784-128-10/" + act)
         if n:
             print("| **784-128-10 %s epoch / relu epoch** | %.3f s / %.3f s = **%.3f** |" % (act, n["median_epoch_s"], classic["median_epoch_s"], n["median_epoch_s"] / classic["median_epoch_s"]))
+if classic and t and t.get("median_cpu_epoch_s"):
+    print("| CPU time per classic epoch: dltrain (cpuepoch), PyTorch | %.3f s, %.3f s: %.1fx |" % (
+        classic["median_cpu_epoch_s"], t["median_cpu_epoch_s"], t["median_cpu_epoch_s"] / classic["median_cpu_epoch_s"]))
 big = nets.get("784-800-10/relu")
 if big:
     print("| 784-800-10 relu epoch, median of %d | %.3f s, %.1f GFLOP/s (%s); cores busy %.2f (%.2f) |" % (
@@ -77,6 +80,9 @@ if big:
         if "median_epoch_s" in t8:
             print("| PyTorch 784-800-10 resident epoch, median of %d | %.3f s |" % (t8["epochs"], t8["median_epoch_s"]))
             print("| **speed-up, PyTorch / dltrain, 784-800-10** | **%.1fx** |" % (t8["median_epoch_s"] / big["median_epoch_s"]))
+            if t8.get("median_cpu_epoch_s"):
+                print("| CPU time per 784-800-10 epoch: dltrain, PyTorch | %.3f s, %.3f s: %.1fx |" % (
+                    big["median_cpu_epoch_s"], t8["median_cpu_epoch_s"], t8["median_cpu_epoch_s"] / big["median_cpu_epoch_s"]))
 for k, v in gemm.items():
     print("| GEMM %s | %.1f GFLOP/s%s%s |" % (k, v, " (%.0f%% of peak)" % (100 * v / peak) if peak else "",
                                             "; %.1f per CPU-second" % gemmcpu[k] if k in gemmcpu else ""))

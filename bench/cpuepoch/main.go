@@ -1,7 +1,8 @@
 // Command cpuepoch times training epochs of several nets on the CPU backend, as `make bench` reports
-// them: for each net, the median epoch, the step's GFLOP/s, and how many cores were busy (the
-// process's CPU time over the wall time of the epoch's steps, with and without the time the
-// backend's goroutines spent spin-waiting). The nets take turns epoch by epoch, so that a change
+// them: for each net, the median epoch, the step's GFLOP/s, how many cores were busy (the process's
+// CPU time over the wall time of the epoch's steps, with and without the time the backend's
+// goroutines spent spin-waiting), and the CPU time of an epoch (which a loaded machine moves less
+// than the wall time). The nets take turns epoch by epoch, so that a change
 // in the machine's load touches all of them alike. It prints one JSON object per net.
 //
 // It is a measuring tool for bench/bench.sh, not part of dltrain: it trains with the library's
@@ -36,6 +37,8 @@ type result struct {
 	GFLOPs       float64   `json:"step_gflops"`    // flops of an epoch's steps / median epoch
 	Cores        float64   `json:"cores_busy"`     // CPU time / wall time over the steps, all epochs
 	CoresNoSpin  float64   `json:"cores_busy_no_spin"`
+	CPUEpochs    []float64 `json:"cpu_epoch_s"` // process CPU time over each epoch's steps, scaled to all its steps
+	MedianCPU    float64   `json:"median_cpu_epoch_s"`
 	TestAccuracy []float64 `json:"test_acc"`
 }
 
@@ -48,6 +51,7 @@ type run struct {
 	spin    time.Duration // of which spin-waiting
 	wall    time.Duration // wall time of the steps
 	flopsEp float64
+	steps   int
 }
 
 func cpuTime() time.Duration {
@@ -106,7 +110,7 @@ func main() {
 			fail(err)
 		}
 		steps := (train.N + *batch - 1) / *batch
-		r := &run{name: n, cfg: cfg, m: m, flopsEp: stepFlops(cfg.Sizes, *batch) * float64(steps)}
+		r := &run{name: n, cfg: cfg, m: m, steps: steps, flopsEp: stepFlops(cfg.Sizes, *batch) * float64(steps)}
 		r.res = result{Net: n, Kernel: cpu.KernelName()}
 		runs = append(runs, r)
 	}
@@ -122,9 +126,11 @@ func main() {
 					case p.Done == *batch: // after the first step
 						c0, s0, t0 = cpuTime(), cpu.SpinTime(), time.Now()
 					case p.Done == p.Total:
+						c := cpuTime() - c0
 						r.wall += time.Since(t0)
-						r.cpu += cpuTime() - c0
+						r.cpu += c
 						r.spin += cpu.SpinTime() - s0
+						r.res.CPUEpochs = append(r.res.CPUEpochs, c.Seconds()*float64(r.steps)/float64(r.steps-1))
 					}
 				},
 				OnEpoch: func(er model.EpochResult) error {
@@ -146,6 +152,9 @@ func main() {
 		r.res.GFLOPs = r.flopsEp / r.res.Median / 1e9
 		r.res.Cores = r.cpu.Seconds() / r.wall.Seconds()
 		r.res.CoresNoSpin = (r.cpu - r.spin).Seconds() / r.wall.Seconds()
+		c := append([]float64(nil), r.res.CPUEpochs...)
+		sort.Float64s(c)
+		r.res.MedianCPU = c[len(c)/2]
 		if err := out.Encode(r.res); err != nil {
 			fail(err)
 		}
