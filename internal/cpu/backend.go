@@ -145,7 +145,7 @@ func (be *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight ops.Te
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
 	p := participants(1 << 30)
-	serial := B*C*OC < parallelMin/2
+	serial := B*C*OC < parallelMin/4
 	if serial {
 		p = 1
 	}

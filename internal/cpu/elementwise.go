@@ -20,6 +20,10 @@ import (
 // 100×128 layer evenly.
 const elemChunk = 2048
 
+// sgdChunk is the SGD update's chunk: it streams five arrays, and longer runs keep the hardware
+// prefetcher on them.
+const sgdChunk = 16384
+
 // biasAct sets row = act(row + bias), elementwise; row and bias have the same length.
 func biasAct(row, bias []float32, act ops.Activation) {
 	n := len(row)
@@ -92,7 +96,15 @@ func (t *elemTask) chunks() int {
 	case kindColSums:
 		return (t.OC + 31) / 32
 	}
-	return (t.n + elemChunk - 1) / elemChunk
+	return (t.n + t.chunk() - 1) / t.chunk()
+}
+
+// chunk is the elements per chunk of the SGD update and the activation gradient.
+func (t *elemTask) chunk() int {
+	if t.kind == kindSGD {
+		return sgdChunk
+	}
+	return elemChunk
 }
 
 // serial reports whether the task is too small to share out.
@@ -103,7 +115,7 @@ func (t *elemTask) serial() bool {
 	case kindColSums:
 		return t.B*t.OC < elemChunk
 	}
-	return t.n < elemChunk
+	return t.n < 8*elemChunk
 }
 
 func (t *elemTask) run(chunk int, _ *scratch) {
@@ -115,7 +127,8 @@ func (t *elemTask) run(chunk int, _ *scratch) {
 		j0, j1 := chunk*32, min(chunk*32+32, t.OC)
 		colSums(t.dst[j0:j1], t.src[j0:], t.B, t.OC)
 	default:
-		i0, i1 := chunk*elemChunk, min(chunk*elemChunk+elemChunk, t.n)
+		c := t.chunk()
+		i0, i1 := chunk*c, min(chunk*c+c, t.n)
 		if t.kind == kindSGD {
 			sgd(t.p[i0:i1], t.v[i0:i1], t.g[i0:i1], t.lr, t.mu)
 		} else {
