@@ -51,7 +51,7 @@ type versionJSON struct {
 	Go               string `json:"go"`
 	OS               string `json:"os"`
 	Arch             string `json:"arch"`
-	CPUGemm          string `json:"cpu_gemm"` // "avx2+fma" or "pure-go"
+	CPUGemm          string `json:"cpu_gemm"` // "avx512", "avx2+fma" or "pure-go"
 	Threads          int    `json:"threads"`
 	CUDA             bool   `json:"cuda"` // built with the CUDA backend
 	CheckpointFormat string `json:"checkpoint_format"`
@@ -81,13 +81,13 @@ threads it computes with, whether the CUDA backend is built in, and the checkpoi
 	return cmd
 }
 
+// cpuGemm is the --json name of each GEMM kernel cpu.KernelName names.
+var cpuGemm = map[string]string{"pure Go": "pure-go", "AVX2+FMA": "avx2+fma", "AVX-512": "avx512"}
+
 func versionRun(opts *VersionOptions) error {
 	v := versionJSON{Version: buildVersion(), BuildDate: buildDate, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
-		CPUGemm: "pure-go", Threads: runtime.GOMAXPROCS(0), CUDA: cuda.Built,
+		CPUGemm: cpuGemm[cpu.KernelName()], Threads: runtime.GOMAXPROCS(0), CUDA: cuda.Built,
 		CheckpointFormat: checkpoint.Format, CheckpointReads: strings.Join(checkpoint.ReadableVersions, ",")}
-	if cpu.HasAVX2 {
-		v.CPUGemm = "avx2+fma"
-	}
 	if opts.JSON {
 		return printJSON(opts.IO, v)
 	}
@@ -96,10 +96,7 @@ func versionRun(opts *VersionOptions) error {
 	if v.BuildDate != "" {
 		built = ", built " + v.BuildDate
 	}
-	kern := "pure Go"
-	if cpu.HasAVX2 {
-		kern = "AVX2+FMA"
-	}
+	kern := cpu.KernelName()
 	cu := "not built (make build-cuda)"
 	if cuda.Built {
 		cu = "built"

@@ -1,7 +1,9 @@
-// Package cpu is dltrain's CPU backend: ops.Backend on the host, with a fast packed GEMM (gemm.go and
-// its AVX2/FMA micro-kernel in gemm_amd64.s, chosen at run time from the CPU's features, a pure-Go
-// kernel elsewhere) for the matmuls, and the naive references of internal/ref for the ops that touch
-// only O(B·C) values. Training batches with augmentation are deformed by internal/augment's Gather.
+// Package cpu is dltrain's CPU backend: ops.Backend on the host. Its fast path has a GEMM (gemm.go)
+// with AVX-512 and AVX2/FMA micro-kernels chosen at run time from the CPU's features (a pure-Go
+// kernel elsewhere), vectorized elementwise ops (elementwise.go, with a float32 sigmoid and tanh in
+// fastmath.go), and a worker pool (pool.go) that shares every op of a step among the cores. Training
+// batches with augmentation are deformed by internal/augment's Gather. With Naive set, every op is
+// the naive reference of internal/ref instead.
 //
 // It imports the contract (internal/ops), the data set (internal/mnist) and the deformations
 // (internal/augment), never the model.
@@ -133,60 +135,119 @@ func plan(a ops.Augment) (*augment.Plan, error) {
 // SetEpoch sets the epoch of d's deformations.
 func (*Backend) SetEpoch(md ops.Data, epoch int) { md.(*data).epoch = epoch }
 
-// Gather fills x (B, 784) with normalized images: ref.Gather, or augment.Gather when d has a plan.
-func (*Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
+// Gather fills x (B, 784) with normalized images: augment.Gather when d has a plan, else ref.Gather's
+// values, a few rows per chunk.
+func (be *Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
 	d := md.(*data)
 	if d.plan != nil {
 		augment.Gather(f32(x), d.set.Images, d.order, start, B, d.plan, d.seed, d.epoch)
 		return
 	}
-	ref.Gather(f32(x), d.set.Images, d.order, start, B)
+	if be.Naive {
+		ref.Gather(f32(x), d.set.Images, d.order, start, B)
+		return
+	}
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	pool.elem = elemTask{kind: kindGather, n: B, x: f32(x), d: d, start: start}
+	runElem()
 }
 
-// MatmulForward: out (B, OC) = act(inp (B, C) · weight (OC, C)ᵀ + bias), the fast GEMM then one fused
-// bias + activation pass.
+// MatmulForward: out (B, OC) = act(inp (B, C) · weight (OC, C)ᵀ + bias), the GEMM with the bias and
+// activation applied to each chunk of out as soon as its last K block is in.
 func (be *Backend) MatmulForward(out, inp, weight, bias ops.Tensor, act ops.Activation, B, C, OC int) {
 	o, in, w, bi := f32(out), f32(inp), f32(weight), f32(bias)
 	if be.Naive {
 		ref.MatmulForward(o, in, w, bi, act, B, C, OC)
 		return
 	}
-	Gemm(false, true, B, OC, C, in, C, w, C, o, OC)
-	ref.BiasActivationForward(o, bi, act, B, OC)
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	g := &pool.gemms[0]
+	g.set(false, true, B, OC, C, in, C, w, C, o, OC)
+	g.epi, g.bias, g.act = true, bi[:OC], act
+	g.runAlone()
 }
 
-// MatmulBackward: dinp = dout·weight (skipped when nil), dweight = doutᵀ·inp, dbias = Σ_b dout.
+// MatmulBackward: dinp = dout·weight (skipped when nil), dweight = doutᵀ·inp, dbias = Σ_b dout, all
+// three in one region of the pool.
 func (be *Backend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight ops.Tensor, B, C, OC int) {
 	di, dw, db, do, in, w := f32(dinp), f32(dweight), f32(dbias), f32(dout), f32(inp), f32(weight)
-	if be.Naive {
+	if be.Naive || B == 0 {
 		ref.MatmulBackward(di, dw, db, do, in, w, B, C, OC)
 		return
 	}
-	if di != nil {
-		Gemm(false, false, B, C, OC, do, OC, w, C, di, C)
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	p := participants(1 << 30)
+	serial := B*C*OC < parallelMin/4
+	if serial {
+		p = 1
 	}
-	Gemm(true, false, OC, C, B, do, OC, in, C, dw, C)
-	ref.ColumnSums(db, do, B, OC)
+	m := &pool.multi
+	m.reset()
+	gw := &pool.gemms[0]
+	gw.set(true, false, OC, C, B, do, OC, in, C, dw, C)
+	gw.plan(p)
+	gw.prepare()
+	m.add(gw, gw.chunks())
+	if di != nil {
+		gi := &pool.gemms[1]
+		gi.set(false, false, B, C, OC, do, OC, w, C, di, C)
+		gi.plan(p)
+		gi.prepare()
+		m.add(gi, gi.chunks())
+	}
+	pool.elem = elemTask{kind: kindColSums, dst: db[:OC], src: do, B: B, OC: OC}
+	m.add(&pool.elem, pool.elem.chunks())
+	pool.run(m, m.chunks(), serial)
 }
 
-// ActivationBackward: dinp = dout·act' (ref.ActivationBackward).
-func (*Backend) ActivationBackward(dinp, dout, out ops.Tensor, act ops.Activation, N int) {
-	ref.ActivationBackward(f32(dinp), f32(dout), f32(out), act, N)
+// ActivationBackward: dinp = dout·act' (ref.ActivationBackward), elementwise.
+func (be *Backend) ActivationBackward(dinp, dout, out ops.Tensor, act ops.Activation, N int) {
+	if be.Naive {
+		ref.ActivationBackward(f32(dinp), f32(dout), f32(out), act, N)
+		return
+	}
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	pool.elem = elemTask{kind: kindActBackward, n: N, dinp: f32(dinp)[:N], dout: f32(dout)[:N], out: f32(out)[:N], act: act}
+	runElem()
 }
 
 // CrossEntropy: fused softmax cross-entropy; adds to stats[0] (loss sum) and stats[1] (correct).
-func (*Backend) CrossEntropy(dlogits, stats, logits ops.Tensor, md ops.Data, start, B, K int) {
-	d := md.(*data)
-	loss, correct := ref.CrossEntropy(f32(dlogits), f32(logits), d.labels[start:start+B], B, K)
-	s := f32(stats)
-	s[0] += float32(loss)
-	s[1] += float32(correct)
+func (be *Backend) CrossEntropy(dlogits, stats, logits ops.Tensor, md ops.Data, start, B, K int) {
+	be.loss(false, dlogits, stats, logits, md, start, B, K)
 }
 
 // MSE: mean squared error against one-hot labels; adds to stats like CrossEntropy.
-func (*Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int) {
+func (be *Backend) MSE(dout, stats, out ops.Tensor, md ops.Data, start, B, K int) {
+	be.loss(true, dout, stats, out, md, start, B, K)
+}
+
+// loss runs CrossEntropy or MSE: rows in chunks, the loss summed in row order afterwards, so the
+// stats are the reference's bits for any number of goroutines.
+func (be *Backend) loss(mse bool, dout, stats, out ops.Tensor, md ops.Data, start, B, K int) {
 	d := md.(*data)
-	loss, correct := ref.MSE(f32(dout), f32(out), d.labels[start:start+B], B, K)
+	labels := d.labels[start : start+B]
+	var loss float64
+	var correct int
+	switch {
+	case be.Naive && mse:
+		loss, correct = ref.MSE(f32(dout), f32(out), labels, B, K)
+	case be.Naive:
+		loss, correct = ref.CrossEntropy(f32(dout), f32(out), labels, B, K)
+	default:
+		pool.mu.Lock()
+		t := &pool.loss
+		if cap(t.rowLoss) < B {
+			t.rowLoss = make([]float64, B)
+		}
+		t.mse, t.dlogits, t.logits, t.labels, t.B, t.K = mse, f32(dout), f32(out), labels, B, K
+		loss, correct = runLoss()
+		t.dlogits, t.logits, t.labels = nil, nil, nil
+		pool.mu.Unlock()
+	}
 	s := f32(stats)
 	s[0] += float32(loss)
 	s[1] += float32(correct)
@@ -197,9 +258,19 @@ func (*Backend) SetScalars(dst ops.Tensor, vals []float32) {
 	copy(f32(dst)[:len(vals)], vals)
 }
 
-// SGD: PyTorch's SGD, its scalars read from hyper (ref.SGD).
-func (*Backend) SGD(params, velocity, grads, hyper ops.Tensor, nesterov bool, N int) {
-	ref.SGD(f32(params), f32(velocity), f32(grads), f32(hyper), nesterov, N)
+// SGD: PyTorch's SGD, its scalars read from hyper (ref.SGD). The classic form (momentum, no weight
+// decay, no Nesterov) runs elementwise on the pool, with ref.SGD's arithmetic bit for bit; the others
+// run ref.SGD itself.
+func (be *Backend) SGD(params, velocity, grads, hyper ops.Tensor, nesterov bool, N int) {
+	h := f32(hyper)
+	if be.Naive || nesterov || h[ops.HyperWeightDecay] != 0 {
+		ref.SGD(f32(params), f32(velocity), f32(grads), h, nesterov, N)
+		return
+	}
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	pool.elem = elemTask{kind: kindSGD, n: N, p: f32(params)[:N], v: f32(velocity)[:N], g: f32(grads)[:N], lr: h[ops.HyperLR], mu: h[ops.HyperMomentum]}
+	runElem()
 }
 
 // Adam: PyTorch's Adam or AdamW, its scalars read from hyper (ref.Adam).

@@ -1,11 +1,15 @@
-// AVX2/FMA micro-kernel for the packed GEMM in gemm.go.
+// AVX2/FMA micro-kernels for the packed GEMM in gemm.go, the 8×8 transpose its NT packing uses, and
+// the register-only FMA loop that measures the machine's peak.
 //
-// func kernel6x16(kb int, a, b, c *float32, ldc int, acc bool)
+// func kern6x16P(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool)
+// func kern6x16R(kb int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool)
 //
-// a is an MR×kb panel stored k-major (6 floats per k), b a kb×NR panel (16 floats per k). The 6×16 tile
-// of C lives in Y4..Y15 (row r in Y(4+2r), Y(5+2r)); each k loads one row of b into Y0, Y1 and
-// broadcasts the six a values, twelve FMAs per k. At the end the tile is stored to c, or added to it
-// when acc is true. The k order is fixed, so results do not depend on how the caller splits the work.
+// The 6×16 tile of C lives in Y4..Y15 (row r in Y(4+2r), Y(5+2r)); each k loads one row of op(B)
+// (16 floats at b + k·ldb) into Y0, Y1 and broadcasts the six op(A) values, twelve FMAs per k. The P
+// kernel reads op(A) column by column (the six values of k at a + k·lda, as a packed panel or Aᵀ
+// stored row-major lays them out); the R kernel row by row (row r at a + r·lda, k contiguous). At the
+// end the tile is stored to c, or added to it when acc is true. The k order is fixed, so results do
+// not depend on how the caller splits the work. Strides are in floats.
 
 #include "textflag.h"
 
@@ -51,14 +55,18 @@
 	STORE_ROW(Y12, Y13); ADDQ R8, DX; \
 	STORE_ROW(Y14, Y15)
 
-TEXT ·kernel6x16(SB), NOSPLIT, $0-41
+TEXT ·kern6x16P(SB), NOSPLIT, $0-57
 	MOVQ kb+0(FP), CX
 	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
+	MOVQ lda+16(FP), R10
+	SHLQ $2, R10            // lda in bytes
+	MOVQ b+24(FP), DI
+	MOVQ ldb+32(FP), R11
+	SHLQ $2, R11            // ldb in bytes
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8             // ldc in bytes
-	MOVBLZX acc+40(FP), R9
+	MOVBLZX acc+56(FP), R9
 
 	ZERO_TILE
 	TESTQ CX, CX
@@ -85,8 +93,8 @@ loop:
 	VBROADCASTSS 20(SI), Y3
 	VFMADD231PS Y0, Y3, Y14
 	VFMADD231PS Y1, Y3, Y15
-	ADDQ $24, SI
-	ADDQ $64, DI
+	ADDQ R10, SI
+	ADDQ R11, DI
 	DECQ CX
 	JNE loop
 
@@ -129,22 +137,21 @@ peakloop:
 	RET
 
 
-// func kernel6x16s(kb int, a *float32, lda int, b, c *float32, ldc int, acc bool)
-//
-// kernel6x16 with A read in place instead of packed: row r of the 6×kb block of A starts at
-// a + r·lda (lda in floats). Used when op(A) is A itself, which saves packing it.
-TEXT ·kernel6x16s(SB), NOSPLIT, $0-49
+// kern6x16R is kern6x16P with op(A) read row by row: row r of the 6×kb block starts at a + r·lda.
+TEXT ·kern6x16R(SB), NOSPLIT, $0-57
 	MOVQ kb+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
 	SHLQ $2, R10            // lda in bytes
-	LEAQ (SI)(R10*2), R11
-	ADDQ R10, R11           // R11 = row 3
+	LEAQ (SI)(R10*2), R12
+	ADDQ R10, R12           // R12 = row 3
 	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
+	MOVQ ldb+32(FP), R11
+	SHLQ $2, R11            // ldb in bytes
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
-	MOVBLZX acc+48(FP), R9
+	MOVBLZX acc+56(FP), R9
 	ZERO_TILE
 	TESTQ CX, CX
 	JEQ sstore
@@ -161,18 +168,18 @@ sloop:
 	VBROADCASTSS (SI)(R10*2), Y2
 	VFMADD231PS Y0, Y2, Y8
 	VFMADD231PS Y1, Y2, Y9
-	VBROADCASTSS (R11), Y3
+	VBROADCASTSS (R12), Y3
 	VFMADD231PS Y0, Y3, Y10
 	VFMADD231PS Y1, Y3, Y11
 	VBROADCASTSS (SI)(R10*4), Y2
 	VFMADD231PS Y0, Y2, Y12
 	VFMADD231PS Y1, Y2, Y13
-	VBROADCASTSS (R11)(R10*2), Y3
+	VBROADCASTSS (R12)(R10*2), Y3
 	VFMADD231PS Y0, Y3, Y14
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ $4, SI
-	ADDQ $4, R11
-	ADDQ $64, DI
+	ADDQ $4, R12
+	ADDQ R11, DI
 	DECQ CX
 	JNE sloop
 
@@ -188,19 +195,25 @@ soverwrite:
 	VZEROUPPER
 	RET
 
-// func transpose8x8(dst *float32, ldd int, src *float32, lds int)
+// func transpose8x8(dst *float32, ldd int, src *float32, lds int, n int)
 //
-// dst[r][c] = src[c][r] for an 8×8 block; ldd and lds are row strides in floats. packB uses it to lay
-// out the transposed B of the NT GEMM. Rows are loaded into Y0..Y7, interleaved in pairs (unpack),
-// then in quads (shufps), then the 128-bit halves are exchanged (vperm2f128): the textbook AVX
-// transpose, three shuffle stages of eight instructions.
-TEXT ·transpose8x8(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
+// dst[r][c] = src[c][r] for n 8×8 blocks side by side along src's rows (block b is src columns
+// 8b..8b+7, dst rows 8b..8b+7); ldd and lds are row strides in floats, n ≥ 1. packB uses it to lay
+// out the transposed B of the NT GEMM, one call per 8-column strip of a panel. Rows are loaded into
+// Y0..Y7, interleaved in pairs (unpack), then in quads (shufps), then the 128-bit halves are
+// exchanged (vperm2f128): the textbook AVX transpose, three shuffle stages of eight instructions.
+TEXT ·transpose8x8(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), R11
 	MOVQ ldd+8(FP), R8
 	SHLQ $2, R8
-	MOVQ src+16(FP), SI
+	MOVQ src+16(FP), R10
 	MOVQ lds+24(FP), R9
 	SHLQ $2, R9
+	MOVQ n+32(FP), CX
+	LEAQ (R8*8), R12        // 8 rows of dst
+tblock:
+	MOVQ R10, SI
+	MOVQ R11, DI
 	VMOVUPS (SI), Y0
 	ADDQ R9, SI
 	VMOVUPS (SI), Y1
@@ -255,5 +268,14 @@ TEXT ·transpose8x8(SB), NOSPLIT, $0-32
 	VMOVUPS Y14, (DI)
 	ADDQ R8, DI
 	VMOVUPS Y15, (DI)
+	ADDQ $32, R10
+	ADDQ R12, R11
+	DECQ CX
+	JNE tblock
 	VZEROUPPER
+	RET
+
+// func spinPause()
+TEXT ·spinPause(SB), NOSPLIT, $0-0
+	PAUSE
 	RET
