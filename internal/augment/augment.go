@@ -91,35 +91,45 @@ func Gather(x []float32, pix []uint8, order []int32, start, B int, pl *Plan, see
 	}
 	_ = x[B*pixels-1]
 	_ = order[start+B-1]
-	sk := seedKey(seed)
-	run := func(lo, hi int) {
-		sc := scratchPool.Get().(*scratch)
-		for b := lo; b < hi; b++ {
-			i := int(order[start+b])
-			dst := x[b*pixels:][:pixels]
-			src := pix[i*pixels:][:pixels]
-			if pl.Mode == None {
-				for p, v := range src {
-					dst[p] = normTable[v]
-				}
-				continue
-			}
-			deform(dst, src, pl, imageKey(sk, uint32(epoch), uint32(i)), sc)
-		}
-		scratchPool.Put(sc)
-	}
 	workers := min(runtime.GOMAXPROCS(0), (B+minPerWorker-1)/minPerWorker)
 	if workers <= 1 || pl.Mode == None {
-		run(0, B)
+		GatherRows(x, pix, order, start, B, pl, seed, epoch)
 		return
 	}
 	var wg sync.WaitGroup
 	for w := range workers - 1 {
 		lo, hi := B*w/workers, B*(w+1)/workers
-		wg.Go(func() { run(lo, hi) })
+		wg.Go(func() { GatherRows(x[lo*pixels:], pix, order, start+lo, hi-lo, pl, seed, epoch) })
 	}
-	run(B*(workers-1)/workers, B) // the last share on this goroutine
+	lo := B * (workers - 1) / workers // the last share on this goroutine
+	GatherRows(x[lo*pixels:], pix, order, start+lo, B-lo, pl, seed, epoch)
 	wg.Wait()
+}
+
+// GatherRows is Gather on the calling goroutine alone, for callers that share a batch out among
+// workers of their own (the CPU backend's pool): each row depends only on its image and key, so any
+// split of the rows gives the same bytes.
+func GatherRows(x []float32, pix []uint8, order []int32, start, B int, pl *Plan, seed uint64, epoch int) {
+	if B <= 0 {
+		return
+	}
+	_ = x[B*pixels-1]
+	_ = order[start+B-1]
+	sk := seedKey(seed)
+	sc := scratchPool.Get().(*scratch)
+	for b := range B {
+		i := int(order[start+b])
+		dst := x[b*pixels:][:pixels]
+		src := pix[i*pixels:][:pixels]
+		if pl.Mode == None {
+			for p, v := range src {
+				dst[p] = normTable[v]
+			}
+			continue
+		}
+		deform(dst, src, pl, imageKey(sk, uint32(epoch), uint32(i)), sc)
+	}
+	scratchPool.Put(sc)
 }
 
 // deform writes dst (784), normalized: image src (784) under the deformation of key.

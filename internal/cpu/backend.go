@@ -135,21 +135,26 @@ func plan(a ops.Augment) (*augment.Plan, error) {
 // SetEpoch sets the epoch of d's deformations.
 func (*Backend) SetEpoch(md ops.Data, epoch int) { md.(*data).epoch = epoch }
 
-// Gather fills x (B, 784) with normalized images: augment.Gather when d has a plan, else ref.Gather's
-// values, a few rows per chunk.
+// Gather fills x (B, 784) with normalized images: augment.Gather's values when d has a plan, else
+// ref.Gather's, a few rows per chunk of the pool.
 func (be *Backend) Gather(x ops.Tensor, md ops.Data, start, B int) {
 	d := md.(*data)
-	if d.plan != nil {
-		augment.Gather(f32(x), d.set.Images, d.order, start, B, d.plan, d.seed, d.epoch)
+	kind := kindGather
+	switch {
+	case d.plan != nil && be.Naive:
+		augment.GatherRows(f32(x), d.set.Images, d.order, start, B, d.plan, d.seed, d.epoch)
 		return
-	}
-	if be.Naive {
+	case d.plan != nil:
+		// Shared out on the pool, whose helpers are awake between the ops of a step: augment.Gather's
+		// own goroutines would first have to be woken, which costs more than half a batch takes.
+		kind = kindAugment
+	case be.Naive:
 		ref.Gather(f32(x), d.set.Images, d.order, start, B)
 		return
 	}
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
-	pool.elem = elemTask{kind: kindGather, n: B, x: f32(x), d: d, start: start}
+	pool.elem = elemTask{kind: kind, n: B, x: f32(x), d: d, start: start}
 	runElem()
 }
 

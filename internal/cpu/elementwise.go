@@ -3,6 +3,7 @@ package cpu
 import (
 	"math"
 
+	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/ops"
 	"github.com/dltrain/dltrain/internal/ref"
 )
@@ -57,12 +58,16 @@ func biasAct(row, bias []float32, act ops.Activation) {
 	}
 }
 
+// augmentRows is the images per chunk of a deformed gather: an elastic deformation takes about 4.5 µs
+// an image, so a chunk is some 20 µs, and a batch of 100 makes 25 chunks to share out.
+const augmentRows = 4
+
 // elemTask is one of the chunked elementwise ops, chosen by kind; the fields used depend on it.
 type elemTask struct {
 	kind int
 	n    int
 
-	// gather
+	// gather, and the deformed gather of an augmented set
 	x     []float32
 	d     *data
 	start int
@@ -82,6 +87,7 @@ type elemTask struct {
 
 const (
 	kindGather = iota
+	kindAugment
 	kindSGD
 	kindActBackward
 	kindColSums
@@ -93,6 +99,8 @@ func (t *elemTask) chunks() int {
 	switch t.kind {
 	case kindGather:
 		return (t.n + 7) / 8
+	case kindAugment:
+		return (t.n + augmentRows - 1) / augmentRows
 	case kindColSums:
 		return (t.OC + 31) / 32
 	}
@@ -112,6 +120,8 @@ func (t *elemTask) serial() bool {
 	switch t.kind {
 	case kindGather:
 		return t.n*ops.Input < elemChunk
+	case kindAugment:
+		return t.n <= augmentRows
 	case kindColSums:
 		return t.B*t.OC < elemChunk
 	}
@@ -123,6 +133,10 @@ func (t *elemTask) run(chunk int, _ *scratch) {
 	case kindGather:
 		b0, b1 := chunk*8, min(chunk*8+8, t.n)
 		gather(t.x[b0*ops.Input:b1*ops.Input], t.d, t.start+b0, b1-b0)
+	case kindAugment:
+		b0, b1 := chunk*augmentRows, min(chunk*augmentRows+augmentRows, t.n)
+		d := t.d
+		augment.GatherRows(t.x[b0*ops.Input:b1*ops.Input], d.set.Images, d.order, t.start+b0, b1-b0, d.plan, d.seed, d.epoch)
 	case kindColSums:
 		j0, j1 := chunk*32, min(chunk*32+32, t.OC)
 		colSums(t.dst[j0:j1], t.src[j0:], t.B, t.OC)
