@@ -167,23 +167,25 @@ func TestSpecialFilesDoNotBlock(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skip("mkfifo:", err)
 	}
-	done := make(chan error, 2)
-	go func() {
-		_, _, err := OpenRegular(fifo)
-		done <- err
-	}()
-	go func() {
-		_, err := OpenOutput(fifo, os.O_APPEND|os.O_CREATE, 0o666)
-		done <- err
-	}()
-	for range 2 {
+	// One open at a time: a read-open in flight is a reader, and a write-open that finds one is
+	// (rightly) accepted, so running the two together would race.
+	opens := []struct {
+		name string
+		open func() error
+	}{
+		{"OpenRegular", func() error { _, _, err := OpenRegular(fifo); return err }},
+		{"OpenOutput", func() error { _, err := OpenOutput(fifo, os.O_APPEND|os.O_CREATE, 0o666); return err }},
+	}
+	for _, o := range opens {
+		done := make(chan error, 1)
+		go func() { done <- o.open() }()
 		select {
 		case err := <-done:
 			if err == nil || !strings.Contains(err.Error(), "named pipe") {
-				t.Errorf("open of a named pipe = %v, want an error naming it", err)
+				t.Errorf("%s of a named pipe = %v, want an error naming it", o.name, err)
 			}
 		case <-time.After(10 * time.Second):
-			t.Fatal("open of a named pipe blocked")
+			t.Fatalf("%s of a named pipe blocked", o.name)
 		}
 	}
 	if _, _, err := OpenRegular(t.TempDir()); err == nil || !strings.Contains(err.Error(), "a directory") {
