@@ -73,7 +73,7 @@ accuracy: the share of images proven.
 A certificate is a proof, not an estimate. It holds for the exact network with the stored
 float32 weights and for every float32 evaluation of it as dltrain computes one: inputs normalized in
 float32, each layer's sums in any order with or without fused multiply-adds (the CPU's GEMM, cuBLAS
-in fp32), relu exact, sigmoid and tanh within 2^-24 (the CPU's), the argmax of the float32 logits.
+in fp32), relu exact, sigmoid and tanh within 2^-22 (the CPU's), the argmax of the float32 logits.
 For a sigmoid or tanh model it covers the CPU's inference only: the GPU's sigmoid and tanh are
 approximate with no error bound established, so the attack of such a model runs on the CPU
 (--device cuda is refused, auto uses the CPU). Floating point never makes a certificate unsound:
@@ -566,7 +566,7 @@ func (opts *VerifyOptions) printText(ck checkpoint.Checkpoint, ds mnist.Dataset,
 	fmt.Fprintf(out, "model     %s (%s %s/%s, epoch %d), %d %s test images\n", printable(opts.Model), ck.Config.Arch(), act, ck.Config.Loss, ck.Epoch, n, ds.Title)
 	scope := "on the CPU and the GPU (fp32 sums in any order, with or without FMA)"
 	if act != ops.ReLU {
-		scope = fmt.Sprintf("on the CPU only (%v within 2^-24; the GPU's %v is not covered)", act, act)
+		scope = fmt.Sprintf("on the CPU only (%v within 2^-22; the GPU's %v is not covered)", act, act)
 	}
 	fmt.Fprintf(out, "proof     %s; covers float32 inference %s; bounds rounded outward\n", strings.Join(names, " and "), scope)
 	starts := "from the image"

@@ -190,7 +190,7 @@ func TestVerifyActivationsAndKey(t *testing.T) {
 	sig := trainAttackable(t, "--activation", "sigmoid")
 	code, out, errb := run(t, "verify", sig, "--device", "auto", "-n", "50", "--steps", "2")
 	if code != 0 || !strings.Contains(errb, "a sigmoid model is attacked on the CPU: its certificate covers the CPU's inference only") ||
-		!strings.Contains(out, "covers float32 inference on the CPU only (sigmoid within 2^-24; the GPU's sigmoid is not covered)") ||
+		!strings.Contains(out, "covers float32 inference on the CPU only (sigmoid within 2^-22; the GPU's sigmoid is not covered)") ||
 		!strings.Contains(out, ", on cpu\n") {
 		t.Fatalf("verify of a sigmoid model with --device auto: exit %d\n%s%s", code, out, errb)
 	}

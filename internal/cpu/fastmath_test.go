@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dltrain/dltrain/internal/ops"
+	"github.com/dltrain/dltrain/internal/verify"
 )
 
 // ulps is the distance between two float32 values in units in the last place: the number of
@@ -29,12 +30,16 @@ func ulps(a, b float32) int64 {
 
 // mathErr is the error of one function over a set of inputs: the worst ulp distance from the float64
 // reference rounded to float32 (where that is a normal number, or zero), and the worst absolute error
-// where it is subnormal.
+// where it is subnormal; and, for verify's error model, the worst absolute error against the float64
+// value itself (not rounded) and the number of results outside [lo, hi].
 type mathErr struct {
 	maxULP    int64
 	atULP     float32
 	maxSubAbs float64
 	atSub     float32
+	maxAbs    float64
+	atAbs     float32
+	outside   int64
 	n         int64
 }
 
@@ -46,6 +51,9 @@ func (e *mathErr) add(x, got float32, want float64) {
 			e.maxULP, e.atULP = math.MaxInt64, x
 		}
 		return
+	}
+	if d := math.Abs(float64(got) - want); d > e.maxAbs {
+		e.maxAbs, e.atAbs = d, x
 	}
 	if want != 0 && math.Abs(want) < 0x1p-126 || want == 0 && got != 0 {
 		if d := math.Abs(float64(got) - want); d > e.maxSubAbs {
@@ -65,6 +73,10 @@ func (e *mathErr) merge(o mathErr) {
 	if o.maxSubAbs > e.maxSubAbs {
 		e.maxSubAbs, e.atSub = o.maxSubAbs, o.atSub
 	}
+	if o.maxAbs > e.maxAbs {
+		e.maxAbs, e.atAbs = o.maxAbs, o.atAbs
+	}
+	e.outside += o.outside
 	e.n += o.n
 }
 
@@ -79,11 +91,13 @@ type fastFunc struct {
 	// subnormal (fastmath.go).
 	maxULP    int64
 	maxSubAbs float64
+	// the function's range, which verify's error model also assumes the results stay in
+	lo, hi float32
 }
 
 var fastFuncs = []fastFunc{
-	{"tanh", ops.Tanh, tanhGo, math.Tanh, 2, 0},
-	{"sigmoid", ops.Sigmoid, sigmoidGo, func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }, 3, 4.2e-39},
+	{"tanh", ops.Tanh, tanhGo, math.Tanh, 2, 0, -1, 1},
+	{"sigmoid", ops.Sigmoid, sigmoidGo, func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }, 3, 4.2e-39, 0, 1},
 }
 
 // sweep evaluates f on the float32 inputs with bit patterns lo, lo+stride, … below hi, on every core,
@@ -118,6 +132,12 @@ func sweep(f fastFunc, lo, hi, stride uint64) (asm, gov mathErr, differ int64) {
 					ea.add(v, y[i], want)
 					g := f.goFn(v)
 					eg.add(v, g, want)
+					if v == v && !(y[i] >= f.lo && y[i] <= f.hi) {
+						ea.outside++
+					}
+					if v == v && !(g >= f.lo && g <= f.hi) {
+						eg.outside++
+					}
 					if math.Float32bits(g) != math.Float32bits(y[i]) && !(g != g && y[i] != y[i]) {
 						diff++
 					}
@@ -149,8 +169,8 @@ func checkSweep(t *testing.T, lo, hi, stride uint64) {
 	}
 	for _, f := range fastFuncs {
 		asm, gov, differ := sweep(f, lo, hi, stride)
-		t.Logf("%s over %d inputs: assembly max %d ulp (at %g), subnormal results max abs %.3g (at %g); Go max %d ulp (at %g); %d inputs where they differ",
-			f.name, asm.n, asm.maxULP, asm.atULP, asm.maxSubAbs, asm.atSub, gov.maxULP, gov.atULP, differ)
+		t.Logf("%s over %d inputs: assembly max %d ulp (at %g), subnormal results max abs %.3g (at %g), max abs %.3g·2^-24 (at %g); Go max %d ulp (at %g); %d inputs where they differ",
+			f.name, asm.n, asm.maxULP, asm.atULP, asm.maxSubAbs, asm.atSub, asm.maxAbs/0x1p-24, asm.atAbs, gov.maxULP, gov.atULP, differ)
 		for _, e := range []struct {
 			what string
 			e    mathErr
@@ -160,6 +180,14 @@ func checkSweep(t *testing.T, lo, hi, stride uint64) {
 			}
 			if e.e.maxSubAbs > f.maxSubAbs {
 				t.Errorf("%s %s(%g): subnormal result off by %g, documented bound %g", e.what, f.name, e.e.atSub, e.e.maxSubAbs, f.maxSubAbs)
+			}
+			// verify certifies the CPU's inference assuming this bound and range.
+			if e.e.maxAbs > verify.DefaultActErr {
+				t.Errorf("%s %s(%g): off by %.3g·2^-24 from float64, more than verify.DefaultActErr (%.3g·2^-24)",
+					e.what, f.name, e.e.atAbs, e.e.maxAbs/0x1p-24, verify.DefaultActErr/0x1p-24)
+			}
+			if e.e.outside != 0 {
+				t.Errorf("%s %s: %d results outside [%g, %g]", e.what, f.name, e.e.outside, f.lo, f.hi)
 			}
 		}
 	}
