@@ -156,3 +156,24 @@ func TestVersionRules(t *testing.T) {
 		}
 	}
 }
+
+// TestHyperLimitsRoundTrip: the largest validation split and patience that model.Hyper accepts are
+// written and read back; the reader and the writer agree on the limits.
+func TestHyperLimitsRoundTrip(t *testing.T) {
+	c := adamCheckpoint(t)
+	c.Hyper.ValSplit, c.Hyper.Patience = model.MaxValSplit, model.MaxEpochs
+	if err := c.Hyper.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := checkpoint.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := checkpoint.Decode(b)
+	if err != nil {
+		t.Fatalf("Decode of a checkpoint with the largest val split and patience: %v", err)
+	}
+	if got.Hyper != c.Hyper {
+		t.Fatalf("Decode(Encode(c)).Hyper = %+v, want %+v", got.Hyper, c.Hyper)
+	}
+}

@@ -71,10 +71,10 @@ func (h Hyper) Validate() error {
 		return fmt.Errorf("model: Adam's betas %v, %v, want each in [0, 1)", h.Beta1, h.Beta2)
 	case h.Optimizer.IsAdam() && (!(h.Eps >= 0) || !finite32(h.Eps)):
 		return fmt.Errorf("model: Adam's eps %v, want ≥ 0", h.Eps)
-	case h.ValSplit < 0:
-		return fmt.Errorf("model: validation split %d, want ≥ 0", h.ValSplit)
-	case h.Patience < 0:
-		return fmt.Errorf("model: patience %d, want ≥ 0", h.Patience)
+	case h.ValSplit < 0 || h.ValSplit > MaxValSplit:
+		return fmt.Errorf("model: validation split %d, want 0..%d", h.ValSplit, MaxValSplit)
+	case h.Patience < 0 || h.Patience > MaxEpochs:
+		return fmt.Errorf("model: patience %d, want 0..%d", h.Patience, MaxEpochs)
 	case h.Patience > 0 && h.ValSplit == 0:
 		return errors.New("model: patience needs a validation split")
 	}
