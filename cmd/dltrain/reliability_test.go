@@ -335,3 +335,34 @@ func TestEncryptedCheckpoint(t *testing.T) {
 		t.Errorf("world-readable key: exit %d, %q", code, e)
 	}
 }
+
+// TestInterruptedResumeKeepsTestAccuracy: a resumed run interrupted before its first epoch ends saves
+// the test accuracy the resumed file recorded, not "unknown".
+func TestInterruptedResumeKeepsTestAccuracy(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.bin")
+	if code, _, e := run(t, "train", "--epochs", "1", "--hidden", "16", "-o", p, "--device", "cpu"); code != 0 {
+		t.Fatal(e)
+	}
+	before, err := checkpoint.Load(p, nil)
+	if err != nil || !(before.TestAccuracy > 0) {
+		t.Fatalf("after 1 epoch: %v, test accuracy %v", err, before.TestAccuracy)
+	}
+	f, _, errb := testFactory()
+	sigs := make(chan os.Signal, 1)
+	sigs <- syscall.SIGINT // already pending when training starts
+	cmd := NewCmdTrain(f, func(o *TrainOptions) error {
+		o.Signals = sigs
+		return trainRun(o)
+	})
+	cmd.SetArgs([]string{"--resume", p, "--epochs", "3", "--device", "cpu"})
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("interrupted resume = %v (%s)", err, errb.String())
+	}
+	after, err := checkpoint.Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Epoch != 1 || after.TestAccuracy != before.TestAccuracy {
+		t.Fatalf("after an interrupted resume: epoch %d, test accuracy %v; want epoch 1 and %v", after.Epoch, after.TestAccuracy, before.TestAccuracy)
+	}
+}

@@ -341,7 +341,8 @@ func (opts *TrainOptions) setup(key []byte, fits func(model.Config, model.Hyper)
 	if err := fits(ck.Config, h); err != nil {
 		return nil, hyper, err
 	}
-	opts.record.Init, opts.record.InitFrom = ck.Init, ck.InitFrom
+	// The resumed file's test accuracy stays the model's until an epoch completes here.
+	opts.record.Init, opts.record.InitFrom, opts.record.TestAccuracy = ck.Init, ck.InitFrom, ck.TestAccuracy
 	return ck.Model, h, nil
 }
 
@@ -566,7 +567,12 @@ func trainRun(opts *TrainOptions) error {
 	if disp.bars {
 		tr.OnProgress = disp.progress
 	}
-	last := model.EpochResult{TestAccuracy: -1}
+	// last is the last completed epoch: none yet, or the resumed checkpoint's (a run interrupted
+	// before its first epoch ends must not save the model as untested).
+	last := model.EpochResult{Epoch: m.Epoch, TestAccuracy: -1}
+	if opts.Resume != "" {
+		last.TestAccuracy = opts.record.TestAccuracy
+	}
 	bestTest := model.EpochResult{}
 	var saved []string // the periodic checkpoints written by this run
 	// A side output (--metrics, a periodic checkpoint) that fails does not stop training: it is
