@@ -332,9 +332,6 @@ func (c Checkpoint) check() error {
 // maxName bounds the length of a name-like metadata value (a data set's name, a version).
 const maxName = 64
 
-// checkName accepts a short name-like metadata value: 1..maxName characters from [A-Za-z0-9._+-].
-// What it means (a data set this build knows, say) is for the caller to judge; this only keeps
-// control characters, spaces and long strings out of messages.
 // checkDate refuses a metadata date that is not an RFC 3339 time ("2026-11-30T12:00:00Z").
 func checkDate(key, v string) error {
 	if len(v) > maxName {
@@ -346,6 +343,9 @@ func checkDate(key, v string) error {
 	return nil
 }
 
+// checkName accepts a short name-like metadata value: 1..maxName characters from [A-Za-z0-9._+-].
+// What it means (a data set this build knows, say) is for the caller to judge; this only keeps
+// control characters, spaces and long strings out of messages.
 func checkName(key, v string) error {
 	if v == "" || len(v) > maxName {
 		return fmt.Errorf("bad %s %q: want 1..%d characters", key, v, maxName)

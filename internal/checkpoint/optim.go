@@ -9,8 +9,8 @@ package checkpoint
 // a constant rate, no validation split, nothing frozen: the default run) is written exactly as the
 // first release wrote it, format_version "1", so its bytes do not change. One that uses any of them is
 // format_version "2", so that a build that knows only version 1 refuses it instead of resuming it
-// with the wrong optimizer. This build reads both; in a version 1 file the version 2 keys must be
-// absent, and their absence means the defaults.
+// with the wrong optimizer. This build reads both (and version 3, augment.go); in a version 1 file the
+// version 2 keys must be absent, and their absence means the defaults.
 
 import (
 	"fmt"

@@ -152,8 +152,21 @@ func TestONNXStructure(t *testing.T) {
 	if len(sm.Attribute) != 1 || sm.Attribute[0].Name != "axis" || sm.Attribute[0].I != 1 {
 		t.Fatalf("softmax attributes %v", sm.Attribute)
 	}
-	if !bytes.Contains([]byte(mp.DocString), []byte("784-16-8-10")) || !bytes.Contains([]byte(mp.DocString), []byte("test accuracy 0.")) {
+	if !bytes.Contains([]byte(mp.DocString), []byte("784-16-8-10")) || !bytes.Contains([]byte(mp.DocString), []byte("test accuracy 0.")) ||
+		!bytes.Contains([]byte(mp.DocString), []byte("(SGD lr 0.05, momentum 0.9, batch 100")) {
 		t.Fatalf("doc string %q", mp.DocString)
+	}
+
+	// The doc string names the optimizer the model was trained with.
+	ck.Hyper.Optimizer, ck.Hyper.LR, ck.Hyper.Beta1, ck.Hyper.Beta2, ck.Hyper.WeightDecay = model.AdamW, 0.001, 0.9, 0.999, 0.01
+	if b, err = export.ONNX(ck); err != nil {
+		t.Fatal(err)
+	}
+	if mp, err = gonnx.ModelProtoFromBytes(b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(mp.DocString, "(adamw lr 0.001, betas 0.9/0.999, weight decay 0.01, batch 100") || strings.Contains(mp.DocString, "SGD") {
+		t.Fatalf("doc string of an AdamW model %q", mp.DocString)
 	}
 }
 

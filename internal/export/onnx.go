@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dltrain/dltrain/internal/checkpoint"
+	"github.com/dltrain/dltrain/internal/model"
 	"github.com/dltrain/dltrain/internal/ops"
 )
 
@@ -103,8 +104,8 @@ func ONNX(c checkpoint.Checkpoint) ([]byte, error) {
 		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: OpsetVersion}},
 		ProducerName:    "dltrain",
 		ProducerVersion: checkpoint.Format + "/" + checkpoint.FormatVersion,
-		DocString: fmt.Sprintf("dltrain MLP %s, %s hidden activation, trained on %s with %s loss for %d epochs (SGD lr %s, momentum %s, batch %d, seed %d); test accuracy %s. Input: (N, 1, 28, 28) pixels in 0..1; outputs: logits and softmax probabilities (N, 10) of the classes in metadata_props' classes.",
-			cfg.Arch(), cfg.Activation, ds.Title, cfg.Loss, m.Epoch, meta["lr"], meta["momentum"], c.Hyper.BatchSize, m.Seed, acc),
+		DocString: fmt.Sprintf("dltrain MLP %s, %s hidden activation, trained on %s with %s loss for %d epochs (%s, batch %d, seed %d); test accuracy %s. Input: (N, 1, 28, 28) pixels in 0..1; outputs: logits and softmax probabilities (N, 10) of the classes in metadata_props' classes.",
+			cfg.Arch(), cfg.Activation, ds.Title, cfg.Loss, m.Epoch, optimizerDoc(c.Hyper, meta), c.Hyper.BatchSize, m.Seed, acc),
 		Graph: g,
 	}
 	for _, k := range []string{"arch", "activation", "loss", "epochs", "batch_size", "lr", "momentum", "seed", "test_accuracy", "normalization", "dataset", "classes"} {
@@ -134,4 +135,24 @@ func floatTensor(name string, dims []int64, v []float32) *onnx.TensorProto {
 
 func intAttr(name string, v int64) *onnx.AttributeProto {
 	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INT, I: v}
+}
+
+// optimizerDoc names the optimizer and its settings for the model's doc string: "SGD lr 0.01,
+// momentum 0.9" (the first release's wording, so that a default model's file is unchanged), or
+// "adamw lr 0.001, betas 0.9/0.999, weight decay 0.01".
+func optimizerDoc(h model.Hyper, meta map[string]string) string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	var s string
+	switch h.Optimizer {
+	case model.SGD:
+		s = fmt.Sprintf("SGD lr %s, momentum %s", meta["lr"], meta["momentum"])
+	case model.Nesterov:
+		s = fmt.Sprintf("%v lr %s, momentum %s", h.Optimizer, meta["lr"], meta["momentum"])
+	default:
+		s = fmt.Sprintf("%v lr %s, betas %s/%s", h.Optimizer, meta["lr"], f(h.Beta1), f(h.Beta2))
+	}
+	if h.WeightDecay != 0 {
+		s += ", weight decay " + f(h.WeightDecay)
+	}
+	return s
 }

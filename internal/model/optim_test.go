@@ -408,7 +408,7 @@ func TestHyperValidate(t *testing.T) {
 		{func(h *model.Hyper) { h.WeightDecay = -1 }, "weight decay -1"},
 		{func(h *model.Hyper) { h.Optimizer, h.Beta1, h.Beta2 = model.Adam, 1, 0.999 }, "betas 1, 0.999"},
 		{func(h *model.Hyper) { h.Patience = 3 }, "patience needs a validation split"},
-		{func(h *model.Hyper) { h.ValSplit, h.Patience = 10, model.MaxEpochs + 1 }, "patience 1048577, want 0..1048576"},
+		{func(h *model.Hyper) { h.ValSplit, h.Patience = 10, model.MaxEpochs+1 }, "patience 1048577, want 0..1048576"},
 		{func(h *model.Hyper) { h.ValSplit = model.MaxValSplit + 1 }, "validation split 2147483648, want 0..2147483647"},
 		{func(h *model.Hyper) { h.Schedule.Kind = schedule.Step }, "step needs a period"},
 		{func(h *model.Hyper) { h.LR = 1e300 }, "learning rate 1e+300"},
