@@ -162,30 +162,11 @@ func evalRun(opts *EvalOptions) error {
 	if err := fs.check(nil); err != nil {
 		return err
 	}
-	ck, err := loadModel("eval", opts.Model, opts.KeyFile)
+	ck, ds, be, test, err := testRun{verb: "eval", io: opts.IO, quiet: opts.Quiet, loadData: opts.LoadData,
+		model: opts.Model, keyFile: opts.KeyFile, dataset: opts.Dataset, allowMismatch: opts.AllowMismatch,
+		data: opts.Data, device: opts.Device, precision: opts.Precision}.open()
 	if err != nil {
 		return err
-	}
-	ds, err := modelDataset(opts.IO, opts.Quiet, ck, opts.Model, opts.Dataset, opts.AllowMismatch)
-	if err != nil {
-		return err
-	}
-	be, devNote, err := pickBackend(opts.Device)
-	if err != nil {
-		return err
-	}
-	precNote, err := applyPrecision(be, opts.Precision, opts.Device)
-	if err != nil {
-		return err
-	}
-	_, test, err := opts.LoadData(ds, opts.Data)
-	if err != nil {
-		return err
-	}
-	for _, n := range []string{devNote, precNote} {
-		if n != "" {
-			note(opts.IO, opts.Quiet, "%s", n)
-		}
 	}
 	var ev model.Eval
 	var pred []uint8
