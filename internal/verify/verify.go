@@ -26,8 +26,8 @@
 // ranges [0, 1] and [−1, 1]; the argmax taken on the float32 logits. The default ActErr, 2^-22, covers
 // dltrain's CPU backend, which evaluates them in float32 (internal/cpu/fastmath.go: at most 2 ulp
 // from the rounded value for sigmoid and 1 for tanh, so under 2.5·2^-24 absolute for results of
-// magnitude ≤ 1; its tests check every sampled input against this constant, and the largest error
-// seen over the 5 million inputs of that test is 1.49·2^-24). It does not cover the CUDA backend's sigmoid
+// magnitude ≤ 1; its tests check every sampled input against this constant, and the largest errors
+// over all 2^32 float32 inputs are 1.5·2^-24 for sigmoid and 1.33·2^-24 for tanh, bench/NOTES.md). It does not cover the CUDA backend's sigmoid
 // and tanh, which use ex2.approx: their error has not been bounded here, and a caller who wants that
 // must pass a bound it has established. Relu nets are covered on both backends.
 //
