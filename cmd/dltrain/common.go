@@ -89,10 +89,14 @@ func addCommon(cmd *cobra.Command, c commonFlags) {
 	cmd.Annotations[commonAnnotation] = strings.Join(names, ",")
 }
 
+// maxThreads bounds --threads: every thread may get a worker, and Go stops a program at 10,000 OS
+// threads with a stack trace of each.
+const maxThreads = 1024
+
 // applyThreads sets GOMAXPROCS to n (0 leaves it at the number of cores).
 func applyThreads(n int) error {
-	if n < 0 {
-		return usageErr("--threads %d: want 0 (all cores) or more", n)
+	if n < 0 || n > maxThreads {
+		return usageErr("--threads %d: want 0 (all cores) to %d", n, maxThreads)
 	}
 	if n > 0 {
 		runtime.GOMAXPROCS(n)

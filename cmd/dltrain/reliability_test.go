@@ -382,3 +382,29 @@ func TestInterruptedResumeKeepsTestAccuracy(t *testing.T) {
 		return
 	}
 }
+
+// failingWriter fails every write with err.
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// TestReportWriteFailure: a text report that cannot be written (a full disk) fails the command with
+// one line; a reader that went away (EPIPE, as '| head' leaves it) does not.
+func TestReportWriteFailure(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.bin")
+	if code, _, e := run(t, "train", "--epochs", "1", "--hidden", "8", "-o", p, "--device", "cpu"); code != 0 {
+		t.Fatal(e)
+	}
+	for _, args := range [][]string{{"eval", p}, {"inspect", p}, {"version"}} {
+		f, _, errb := testFactory()
+		f.IO.Out = failingWriter{&os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.ENOSPC}}
+		if code := Main(args, f); code != exitError || errb.String() != "dltrain: writing to standard output: no space left on device\n" {
+			t.Errorf("%v with a full stdout: exit %d, stderr %q; want exit 1 and one line", args, code, errb.String())
+		}
+		f, _, errb = testFactory()
+		f.IO.Out = failingWriter{&os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}}
+		if code := Main(args, f); code != exitOK {
+			t.Errorf("%v with a closed stdout pipe: exit %d (%s), want 0", args, code, errb.String())
+		}
+	}
+}

@@ -7,11 +7,13 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/dltrain/dltrain/internal/mnist"
+	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // IO is where a command reads and writes; tests pass buffers.
@@ -123,10 +125,18 @@ on the verbs that compute --device (auto by default) and --threads.`,
 // Main runs the command line and turns errors into exit codes; it is the only place that does.
 func Main(args []string, f *Factory) int {
 	io := f.IO
+	// A report that cannot be written (a full disk under 'dltrain eval > report.txt') fails the
+	// command; a reader that went away ('| head') does not, as for any Unix tool.
+	stdout := &checkedWriter{w: io.Out}
+	io.Out = stdout
+	defer func() { io.Out = stdout.w }()
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // --threads lasts one command (tests run many)
 	err := root.Execute()
+	if err == nil && stdout.err != nil && !errors.Is(stdout.err, syscall.EPIPE) {
+		err = fmt.Errorf("writing to standard output: %v", safefile.Cause(stdout.err))
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -177,4 +187,18 @@ func note(io *IO, quiet bool, format string, a ...any) {
 	if !quiet {
 		fmt.Fprintf(io.Err, "dltrain: "+format+"\n", a...)
 	}
+}
+
+// checkedWriter passes writes through and keeps the first error.
+type checkedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
 }
