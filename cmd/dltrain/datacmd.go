@@ -176,13 +176,13 @@ func dataSampleRun(opts *DataSampleOptions) error {
 	if opts.N == 1 {
 		what = "image"
 	}
-	fmt.Fprintf(out, "wrote %d %s test %s to %s:", opts.N, ds.Title, what, opts.Out)
+	fmt.Fprintf(out, "wrote %d %s test %s to %s:", opts.N, ds.Title, what, printable(opts.Out))
 	if len(names) <= 12 {
 		fmt.Fprintf(out, " %s\n", strings.Join(names, " "))
 	} else {
 		fmt.Fprintf(out, " %s … %s\n", strings.Join(names[:3], " "), names[len(names)-1])
 	}
-	fmt.Fprintf(out, "try them: dltrain predict MODEL %s\n", filepath.Join(opts.Out, "*.png"))
+	fmt.Fprintf(out, "try them: dltrain predict MODEL %s\n", printable(filepath.Join(opts.Out, "*.png")))
 	return nil
 }
 

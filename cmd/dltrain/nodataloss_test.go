@@ -907,6 +907,10 @@ func TestClass12PredictRealWorldImages(t *testing.T) {
 	if code != exitModel || strings.Count(e, "\n") != 1 {
 		t.Errorf("eval of a missing file named with a newline: %q, want one line", e)
 	}
+	code, out, e = run(t, "data", "sample", "-n", "1", "-o", filepath.Join(dir, "ds\n2\x1b[31m"))
+	if code != 0 || strings.Count(out, "\n") != 2 || strings.Contains(out, "\x1b") || !strings.Contains(out, `\n2`) {
+		t.Errorf("data sample into a directory named with control characters: exit %d, printed %q (%s); want two lines with them escaped", code, out, e)
+	}
 }
 
 // exifOrientation3 inserts an EXIF segment saying "turned 180°" after a JPEG's SOI marker.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -405,6 +406,43 @@ func TestReportWriteFailure(t *testing.T) {
 		f.IO.Out = failingWriter{&os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}}
 		if code := Main(args, f); code != exitOK {
 			t.Errorf("%v with a closed stdout pipe: exit %d (%s), want 0", args, code, errb.String())
+		}
+	}
+}
+
+// TestResumeMetricsAfterTornLine: a metrics file left without its last newline, or with half a line,
+// is mended before a resumed run appends to it, and every line of it is then one JSON object.
+func TestResumeMetricsAfterTornLine(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		cut   int // bytes cut off the end of the 2-epoch file
+		lines int // lines after resuming to 3 epochs
+	}{{"newline only", 1, 3}, {"half a line", 20, 2}} {
+		dir := t.TempDir()
+		p, mp := filepath.Join(dir, "m.bin"), filepath.Join(dir, "m.jsonl")
+		if code, _, e := run(t, "train", "--epochs", "2", "--hidden", "8", "-o", p, "--metrics", mp, "--device", "cpu"); code != 0 {
+			t.Fatal(e)
+		}
+		b, _ := os.ReadFile(mp)
+		if err := os.WriteFile(mp, b[:len(b)-c.cut], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, e := run(t, "train", "--resume", p, "--epochs", "3", "--metrics", mp, "--device", "cpu")
+		if code != 0 {
+			t.Fatalf("%s: resume: %s", c.name, e)
+		}
+		if c.cut > 1 && !strings.Contains(e, "dropped an incomplete last line") {
+			t.Errorf("%s: no note of the dropped line in %q", c.name, e)
+		}
+		b, _ = os.ReadFile(mp)
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		for i, l := range lines {
+			if !json.Valid([]byte(l)) {
+				t.Errorf("%s: line %d is not JSON: %q", c.name, i+1, l)
+			}
+		}
+		if len(lines) != c.lines {
+			t.Errorf("%s: %d lines, want %d", c.name, len(lines), c.lines)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -439,6 +441,12 @@ func trainRun(opts *TrainOptions) error {
 		flags := os.O_CREATE | os.O_TRUNC
 		if opts.Resume != "" {
 			flags = os.O_CREATE | os.O_APPEND
+			// An interrupted run (a full disk, kill -9) may have left half a line at the end.
+			if n, err := dropPartialLine(opts.Metrics); err != nil {
+				return withCode(exitModel, fmt.Errorf("--metrics %s: %v", opts.Metrics, safefile.Cause(err)), "")
+			} else if n > 0 {
+				note(io, opts.Quiet, "--metrics %s: dropped an incomplete last line (%d bytes) before appending", printable(opts.Metrics), n)
+			}
 		}
 		f, err := safefile.OpenOutput(opts.Metrics, flags, 0o666)
 		if err != nil {
@@ -798,4 +806,41 @@ func orBackground(ctx context.Context) context.Context {
 		return context.Background()
 	}
 	return ctx
+}
+
+// dropPartialLine makes a metrics file end with a complete line before it is appended to: a last line
+// that lacks only its newline gets one, and one cut short is removed. It returns the number of bytes
+// removed: 0 when the file ends with a newline, is empty, is not a regular file or does not exist.
+// Metrics lines are short; a file whose last 64 KiB hold no newline is left as it is.
+func dropPartialLine(path string) (int64, error) {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		return 0, nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	size := st.Size()
+	tail := make([]byte, min(size, 64<<10))
+	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil {
+		return 0, err
+	}
+	if tail[len(tail)-1] == '\n' {
+		return 0, nil
+	}
+	i := bytes.LastIndexByte(tail, '\n')
+	if i < 0 && int64(len(tail)) < size {
+		return 0, nil
+	}
+	if json.Valid(tail[i+1:]) {
+		_, err := f.WriteAt([]byte{'\n'}, size)
+		return 0, err
+	}
+	keep := size - int64(len(tail)) + int64(i+1)
+	if err := f.Truncate(keep); err != nil {
+		return 0, err
+	}
+	return size - keep, nil
 }
