@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dltrain/dltrain/internal/checkpoint"
+	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/model"
 	"github.com/dltrain/dltrain/internal/safefile"
 )
@@ -444,5 +445,28 @@ func TestResumeMetricsAfterTornLine(t *testing.T) {
 		if len(lines) != c.lines {
 			t.Errorf("%s: %d lines, want %d", c.name, len(lines), c.lines)
 		}
+	}
+}
+
+// TestResumeOnSmallerTrainingSet: a run resumed on a training set too small for the validation split
+// it recorded names the checkpoint, not a --val-split the user never gave.
+func TestResumeOnSmallerTrainingSet(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.bin")
+	if code, _, e := run(t, "train", "--epochs", "1", "--hidden", "8", "--val-split", "2000", "-o", p, "--device", "cpu"); code != 0 {
+		t.Fatal(e)
+	}
+	f, _, errb := testFactory()
+	load := f.LoadData
+	f.LoadData = func(ds mnist.Dataset, dir string) (*mnist.Set, *mnist.Set, error) {
+		train, test, err := load(ds, dir)
+		if err == nil {
+			train = &mnist.Set{Images: train.Images[:1000*mnist.Pixels], Labels: train.Labels[:1000], N: 1000}
+		}
+		return train, test, err
+	}
+	code := Main([]string{"train", "--resume", p, "--epochs", "2", "--device", "cpu"}, f)
+	if code != exitData || !strings.Contains(errb.String(), p+" holds out 2000 validation images, but this training set has only 1000") ||
+		strings.Contains(errb.String(), "--val-split 2000") {
+		t.Fatalf("resume on a smaller set: exit %d, %q", code, errb.String())
 	}
 }

@@ -499,6 +499,10 @@ func trainRun(opts *TrainOptions) error {
 	}
 	opts.record.Dataset, opts.record.Version, opts.record.BuildDate = ds.Name, buildVersion(), buildDate
 	if hyper.ValSplit >= train.N {
+		if opts.Resume != "" && !opts.isSet("val-split") {
+			return withCode(exitData, fmt.Errorf("%s holds out %d validation images, but this training set has only %d", opts.Resume, hyper.ValSplit, train.N),
+				"resume with the training set the run started on (--data)")
+		}
 		return usageErr("--val-split %d: the training set has only %d images", hyper.ValSplit, train.N)
 	}
 	perEpoch := train.N - hyper.ValSplit // training images per epoch

@@ -320,6 +320,9 @@ func (c Checkpoint) check() error {
 	if err := c.Hyper.Validate(); err != nil {
 		return err
 	}
+	if err := c.Hyper.CheckFreeze(c.Config); err != nil {
+		return err
+	}
 	if err := model.CheckPosition(c.Epoch, c.Step, c.EpochStep); err != nil {
 		return err
 	}

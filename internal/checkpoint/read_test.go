@@ -261,6 +261,8 @@ func TestWriterAndReaderAgree(t *testing.T) {
 		{"NaN learning rate", func(c *Checkpoint) { c.Hyper.LR = nanF() }, "learning rate NaN"},
 		{"step before epoch step", func(c *Checkpoint) { c.EpochStep = 5 }, "epoch step 5"},
 		{"accuracy over 1", func(c *Checkpoint) { c.TestAccuracy = 2 }, "test accuracy 2"},
+		{"a frozen layer it does not have", func(c *Checkpoint) { c.Hyper.Freeze.Add(6) }, "cannot freeze fc7"},
+		{"every layer frozen", func(c *Checkpoint) { c.Hyper.Freeze.Add(0); c.Hyper.Freeze.Add(1) }, "every layer"},
 	} {
 		ck := small(t)
 		c.edit(&ck)
