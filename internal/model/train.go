@@ -84,7 +84,15 @@ func (h Hyper) Validate() error {
 	if err := h.Augment.Validate(); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
-	return h.Adversarial.Validate()
+	if err := h.Adversarial.Validate(); err != nil {
+		return err
+	}
+	// A full batch attacks round(ratio·B) images (adversarial.go): none would be no adversarial
+	// training at all, under a name that says there is.
+	if a := h.Adversarial; a.On() && math.Round(a.Ratio*float64(h.BatchSize)) < 1 {
+		return fmt.Errorf("model: adversarial ratio %v attacks no image of a batch of %d; want at least %v", a.Ratio, h.BatchSize, 0.5/float64(h.BatchSize))
+	}
+	return nil
 }
 
 // Check validates the settings against a model configuration and a training set of n images.
