@@ -308,3 +308,37 @@ func TestHugeWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestFloat32Overflow: a logit that float32 cannot hold (its products or sums may pass
+// math.MaxFloat32) is certified for the exact network but never under Float32 semantics, where the
+// float32 evaluation would give ±Inf or NaN; a net just inside float32's range is certified under
+// both.
+func TestFloat32Overflow(t *testing.T) {
+	for _, c := range []struct {
+		w0, b0 float32 // logit 0 = w0·h + b0 with h = 1; logit 1 = 1e37·h
+		f32    bool    // certified under Float32
+	}{{3e38, 3e38, false}, {1e38, 1e38, true}} {
+		net := Net{Sizes: []int{1, 1, 2}, Act: ReLU,
+			W: [][]float32{{1}, {c.w0, 1e37}}, B: [][]float32{{0}, {c.b0, 0}}}
+		in, err := Ball([]float32{1}, 0) // normalized to 1
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sem := range []Semantics{Real, Float32} {
+			v, err := New(net, Options{Semantics: sem})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []Method{IBP, CROWN} {
+				r, err := v.Certify(in, 0, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := sem == Real || c.f32
+				if r.Certified != want {
+					t.Errorf("w0 %g b0 %g, %v %v: certified %v (margin %v), want %v", c.w0, c.b0, sem, m, r.Certified, r.Margin, want)
+				}
+			}
+		}
+	}
+}

@@ -217,6 +217,12 @@ func (w *work) linear(l int) {
 		if f32 {
 			tiny32 := mulUp(float64(2*ly.in+4)*tau32, addUp(addUp(1, msum), ly.rowAbs[i]))
 			E = addUp(mulUp(ly.gam32, A), tiny32)
+			// The error model holds while no float32 product or partial sum overflows; every one
+			// is within A + E of 0. Where that may reach the float32 range, the float32 neuron
+			// may be ±Inf (or NaN): nothing is claimed about it, and no bound through it is finite.
+			if !(addUp(A, E) < math.MaxFloat32) {
+				E = math.Inf(1)
+			}
 		}
 		w.E[l][i] = E
 		tot := addUp(err, E)

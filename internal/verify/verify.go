@@ -36,7 +36,10 @@
 // γ32_n = n·2^-24/(1 − n·2^-24), and h_{l+1} = act(z_l) + d_l with |d_l| ≤ ActErr. IBP bounds the
 // magnitudes, so e_l is bounded per neuron; both IBP and CROWN then carry e and d as extra bounded
 // inputs (Σ|λ_i|·E_i and Σ|λ_j|·ActErr are subtracted from a row's lower bound). The exact network is
-// the case e = d = 0, so a Float32 certificate implies a Real one.
+// the case e = d = 0, so a Float32 certificate implies a Real one. The bound on e_l holds while no
+// float32 product or partial sum overflows; a neuron for which IBP cannot rule that out (its magnitude
+// bound plus error reaches math.MaxFloat32) gets E = +Inf, so no bound through it is finite and a
+// model whose float32 logits may be ±Inf is never certified.
 //
 // # Why floating point never makes a certificate unsound
 //
