@@ -32,6 +32,14 @@ func TestMain(m *testing.M) {
 		if d, err := time.ParseDuration(os.Getenv("DLTRAIN_TEST_SLOW_SAVE")); err == nil {
 			beforeFinalSave = func() { time.Sleep(d) }
 		}
+		if d, err := time.ParseDuration(os.Getenv("DLTRAIN_TEST_SLOW_LOAD")); err == nil {
+			load := f.LoadData
+			f.LoadData = func(ds mnist.Dataset, dir string) (*mnist.Set, *mnist.Set, error) {
+				fmt.Fprintln(os.Stderr, "test: loading slowly")
+				time.Sleep(d)
+				return load(ds, dir)
+			}
+		}
 		os.Exit(Main(os.Args[1:], f))
 	}
 	os.Exit(m.Run())
@@ -340,9 +348,10 @@ func TestEncryptedCheckpoint(t *testing.T) {
 }
 
 // TestInterruptedResumeKeepsTestAccuracy: a resumed run interrupted before its first epoch ends saves
-// the test accuracy the resumed file recorded, not "unknown". The signal is pending when the run
-// starts watching for one; an epoch of this net on the subset takes some 0.3 s, so the watcher cancels
-// the run long before it ends, and if a loaded machine lets the epoch finish first the test tries again.
+// the test accuracy the resumed file recorded, not "unknown". The signal goes in as the run announces
+// itself, when the training's watcher is already running; an epoch of this net on the subset takes
+// some 0.3 s, so the watcher cancels the run long before it ends, and if a loaded machine lets the
+// epoch finish first the test tries again.
 func TestInterruptedResumeKeepsTestAccuracy(t *testing.T) {
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base.bin")
@@ -361,14 +370,14 @@ func TestInterruptedResumeKeepsTestAccuracy(t *testing.T) {
 		}
 		f, _, errb := testFactory()
 		sigs := make(chan os.Signal, 1)
-		sigs <- syscall.SIGINT
 		cmd := NewCmdTrain(f, func(o *TrainOptions) error {
 			o.Signals = sigs
+			o.IO = &IO{Out: f.IO.Out, Err: &signalAfter{w: f.IO.Err, marker: "resuming", sig: sigs}}
 			return trainRun(o)
 		})
 		cmd.SetArgs([]string{"--resume", p, "--epochs", "3", "--device", "cpu"})
-		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "interrupted") {
-			t.Fatalf("interrupted resume = %v (%s)", err, errb.String())
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "interrupted") || strings.Contains(err.Error(), "before training") {
+			t.Fatalf("interrupted resume = %v (%s), want it interrupted in training", err, errb.String())
 		}
 		after, err := checkpoint.Load(p, nil)
 		if err != nil {
@@ -468,5 +477,51 @@ func TestResumeOnSmallerTrainingSet(t *testing.T) {
 	if code != exitData || !strings.Contains(errb.String(), p+" holds out 2000 validation images, but this training set has only 1000") ||
 		strings.Contains(errb.String(), "--val-split 2000") {
 		t.Fatalf("resume on a smaller set: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestSignalDuringSetup: SIGINT while the data loads ends the run once the load is done, before
+// anything is written: exit 130, a line that says so, an existing --out and --metrics as they were, no
+// lock file left. A second SIGINT more than a second later quits at once.
+func TestSignalDuringSetup(t *testing.T) {
+	for _, twice := range []bool{false, true} {
+		dir := t.TempDir()
+		out, mp := filepath.Join(dir, "m.bin"), filepath.Join(dir, "m.jsonl")
+		for _, p := range []string{out, mp} {
+			if err := os.WriteFile(p, []byte("precious"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		load := "1s"
+		if twice {
+			load = "4s" // long enough to see the second signal end it early
+		}
+		t.Setenv("DLTRAIN_TEST_SLOW_LOAD", load)
+		start := time.Now()
+		cmd, sc := startTrain(t, "--epochs", "1", "--hidden", "8", "-o", out, "--metrics", mp)
+		waitFor(t, sc, "test: loading slowly")
+		cmd.Process.Signal(syscall.SIGINT)
+		lines := waitFor(t, sc, "stopping before training starts")
+		if twice {
+			time.Sleep(repeatWindow + 200*time.Millisecond)
+			cmd.Process.Signal(syscall.SIGINT)
+			lines = append(lines, waitFor(t, sc, "quitting; nothing was written")...)
+		} else {
+			lines = append(lines, waitFor(t, sc, "interrupted by SIGINT before training started; nothing was written")...)
+		}
+		if code := exitCode(t, cmd); code != 130 {
+			t.Fatalf("twice %v: exit %d, want 130 (%q)", twice, code, lines)
+		}
+		if twice && time.Since(start) > 3500*time.Millisecond {
+			t.Errorf("a second SIGINT during the load took %v to quit, want it at once", time.Since(start))
+		}
+		for _, p := range []string{out, mp} {
+			if b, _ := os.ReadFile(p); string(b) != "precious" {
+				t.Errorf("twice %v: %s now holds %q", twice, p, b)
+			}
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, ".dltrain-lock-*")); len(left) != 0 {
+			t.Errorf("twice %v: lock files left: %v", twice, left)
+		}
 	}
 }

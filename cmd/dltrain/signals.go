@@ -110,3 +110,58 @@ func signalName(s os.Signal) string {
 	}
 	return s.String()
 }
+
+// processSignals delivers the process's own SIGINT and SIGTERM on a channel from now on, and ignores
+// SIGPIPE; stop restores the default handling.
+func processSignals() (sigs chan os.Signal, stop func()) {
+	signal.Ignore(syscall.SIGPIPE)
+	c := make(chan os.Signal, 4)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	return c, func() { signal.Stop(c) }
+}
+
+// setupWatch watches sigs while train sets up (loading the data, building the model), before
+// anything is written: the first signal is kept for stop to return, so that the run ends without
+// training; a second one, more than repeatWindow later, calls quit with the shell's status for it at
+// once (a data load that hangs can still be left).
+type setupWatch struct {
+	done    chan struct{}
+	stopped chan struct{}
+	caught  os.Signal
+}
+
+func watchSetup(sigs <-chan os.Signal, errw io.Writer, quit func(int)) *setupWatch {
+	w := &setupWatch{done: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		defer close(w.stopped)
+		var first time.Time
+		for {
+			select {
+			case s := <-sigs:
+				switch {
+				case w.caught == nil:
+					w.caught, first = s, time.Now()
+					fmt.Fprintf(errw, "dltrain: %s: stopping before training starts (send it again to quit at once)\n", signalName(s))
+				case time.Since(first) > repeatWindow:
+					fmt.Fprintf(errw, "dltrain: %s again: quitting; nothing was written\n", signalName(s))
+					quit(signalCode(s))
+					return
+				}
+			case <-w.done:
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the watch (it may be called again) and returns the first signal it caught, or nil.
+func (w *setupWatch) stop() os.Signal {
+	select {
+	case <-w.done:
+	default:
+		close(w.done)
+	}
+	<-w.stopped
+	return w.caught
+}

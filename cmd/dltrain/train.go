@@ -427,11 +427,25 @@ func trainRun(opts *TrainOptions) error {
 		return usageErr("--memory-limit: %v", err)
 	}
 
+	// From here on SIGINT and SIGTERM come to us: the locks paths takes are released whatever happens.
+	sigs := opts.Signals
+	if sigs == nil {
+		c, stop := processSignals()
+		defer stop()
+		sigs = c
+	}
 	fs, release, err := opts.paths()
 	if err != nil {
 		return err
 	}
 	defer release()
+	exit := opts.Exit
+	if exit == nil {
+		exit = os.Exit
+	}
+	quit := func(code int) { release(); exit(code) } // os.Exit runs no deferred calls
+	setup := watchSetup(sigs, io.Err, quit)
+	defer setup.stop()
 	lockedAt := time.Now()
 	var metrics *os.File
 	openMetrics := func() error {
@@ -518,6 +532,11 @@ func trainRun(opts *TrainOptions) error {
 		fmt.Fprintf(io.Err, "dltrain: removed %s, left by an interrupted save\n", printable(p))
 	}
 
+	// A signal during the set-up ends the run here, before --metrics is opened and anything written.
+	if s := setup.stop(); s != nil {
+		return &exitErr{code: signalCode(s), err: fmt.Errorf("interrupted by %s before training started; nothing was written", signalName(s))}
+	}
+
 	// --metrics as a file is opened last before training (its directory was probed by its lock), so
 	// that a refusal above leaves the file as it was; a pipe or device was opened above.
 	if err := openMetrics(); err != nil {
@@ -534,6 +553,16 @@ func trainRun(opts *TrainOptions) error {
 			note(io, opts.Quiet, "%s", n)
 		}
 	}
+
+	ctx, cancel := context.WithCancel(orBackground(opts.Context))
+	defer cancel()
+	showLR := hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0
+	disp := newDisplay(io, opts.Quiet, opts.JSON, showLR, hyper.BatchSize, m.EpochStep)
+	// The signal watcher writes from its own goroutine, through the display: one writer, one line at
+	// a time, and the progress line cleared first.
+	sig := watchSignals(sigs, quit, func() { disp.freeze(); cancel() }, disp, opts.Out, nil)
+	defer sig.stop()
+
 	if !opts.Quiet {
 		fields := []string{fmt.Sprintf("training %s %s/%s on %s:", m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name()), ds.Title + ","}
 		if hyper.ValSplit > 0 {
@@ -560,20 +589,6 @@ func trainRun(opts *TrainOptions) error {
 		}
 		fmt.Fprintln(io.Err, fitWords(fields, width))
 	}
-
-	ctx, cancel := context.WithCancel(orBackground(opts.Context))
-	defer cancel()
-	exit := opts.Exit
-	if exit == nil {
-		exit = os.Exit
-	}
-	quit := func(code int) { release(); exit(code) } // os.Exit runs no deferred calls
-	showLR := hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0
-	disp := newDisplay(io, opts.Quiet, opts.JSON, showLR, hyper.BatchSize, m.EpochStep)
-	// The signal watcher writes from its own goroutine, through the display: one writer, one line at
-	// a time, and the progress line cleared first.
-	sig := watchSignals(opts.Signals, quit, func() { disp.freeze(); cancel() }, disp, opts.Out, nil)
-	defer sig.stop()
 
 	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper, Robust: robust}
 	if disp.bars {
