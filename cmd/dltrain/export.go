@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -187,7 +188,14 @@ func exportRun(opts *ExportOptions) error {
 		}
 		return nil
 	}
-	if err := safefile.WriteAtomic(out, b); err != nil {
+	// A model loaded with a key was encrypted (Load refuses a key for a plain file): its export, which
+	// formats other tools read cannot be, is created readable by its owner only, and the user is told.
+	perm := os.FileMode(0o666)
+	if _, kp := keyPath(opts.KeyFile); kp != "" {
+		perm = 0o600
+		note(opts.IO, opts.Quiet || opts.JSON, "%s is encrypted; %s holds its weights unencrypted (created readable by you only)", printable(opts.Model), printable(out))
+	}
+	if err := safefile.WriteAtomicMode(out, b, perm); err != nil {
 		return withCode(exitModel, fmt.Errorf("export: %w", err), "")
 	}
 	if opts.JSON {

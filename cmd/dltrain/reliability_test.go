@@ -321,6 +321,14 @@ func TestEncryptedCheckpoint(t *testing.T) {
 		t.Fatalf("eval with DLTRAIN_KEY_FILE: %s", e)
 	}
 	t.Setenv("DLTRAIN_KEY_FILE", "")
+	// Its export is plain (ONNX cannot be encrypted): created 0600 whatever the umask, with a note.
+	onnx := filepath.Join(dir, "m.onnx")
+	if code, _, e := run(t, "export", out, "--key-file", key, "-o", onnx); code != 0 || !strings.Contains(e, "holds its weights unencrypted") {
+		t.Fatalf("export of an encrypted model: exit %d, %q; want 0 and a note", code, e)
+	}
+	if st, err := os.Stat(onnx); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("export of an encrypted model: %v, mode %v; want 0600", err, st.Mode().Perm())
+	}
 	flipped := filepath.Join(dir, "flipped.bin")
 	bad := append([]byte(nil), raw...)
 	bad[len(bad)/2] ^= 0x10
