@@ -172,6 +172,9 @@ func (opts *AttackOptions) configs() ([]attack.Config, error) {
 	if err != nil {
 		return nil, usageErr("--method: %q is not fgsm or pgd", opts.Method)
 	}
+	if set("examples") && opts.ExamplesPNG == "" {
+		return nil, usageErr("--examples applies only with --examples-png FILE")
+	}
 	eps, err := parseEps(opts.Eps)
 	if err != nil {
 		return nil, err

@@ -519,6 +519,9 @@ func trainRun(opts *TrainOptions) error {
 		}
 		return usageErr("--val-split %d: the training set has only %d images", hyper.ValSplit, train.N)
 	}
+	if robust.N > test.N {
+		return usageErr("--robust-eval %d: the test set has %d images", robust.N, test.N)
+	}
 	perEpoch := train.N - hyper.ValSplit // training images per epoch
 	steps := (perEpoch + hyper.BatchSize - 1) / hyper.BatchSize
 	if m.EpochStep >= steps {
