@@ -105,6 +105,7 @@ func TestUsageErrors(t *testing.T) {
 		{"trian", exitUsage, "dltrain: unknown command \"trian\" for 'dltrain'\nhint: did you mean 'dltrain train'? see 'dltrain --help'\n"},
 		{"data smaple", exitUsage, "see 'dltrain data --help'"},
 		{"train --device cuda", exitError, "dltrain: built without CUDA: make build-cuda\n"},
+		{"train --hidden= --activation tanh --device cpu", exitUsage, "dltrain: --activation tanh: a model without hidden layers (--hidden '') has no activation to choose\n"},
 		{"attack m.bin --examples 5", exitUsage, "dltrain: --examples applies only with --examples-png FILE\n"},
 		{"train --device cpu -o /tmp/never.bin --adversarial fgsm --robust-eval 5000", exitUsage, "dltrain: --robust-eval 5000: the test set has 1000 images\n"},
 	} {

@@ -256,6 +256,9 @@ func (opts *TrainOptions) setup(key []byte, fits func(model.Config, model.Hyper)
 		if err != nil {
 			return nil, hyper, usageErr("--activation: %v", err)
 		}
+		if len(hidden) == 0 && set("activation") {
+			return nil, hyper, usageErr("--activation %s: a model without hidden layers (--hidden '') has no activation to choose", opts.Activation)
+		}
 		loss, err := model.ParseLoss(opts.Loss)
 		if err != nil {
 			return nil, hyper, usageErr("--loss: %v", err)
