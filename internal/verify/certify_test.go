@@ -206,7 +206,6 @@ func TestCertifyPixelsWorkers(t *testing.T) {
 	}
 }
 
-// TestErrors: bad input returns an error naming the problem, and never panics.
 func TestErrors(t *testing.T) {
 	good := handNet()
 	v, err := New(*good, Options{})
@@ -338,6 +337,30 @@ func TestFloat32Overflow(t *testing.T) {
 				if r.Certified != want {
 					t.Errorf("w0 %g b0 %g, %v %v: certified %v (margin %v), want %v", c.w0, c.b0, sem, m, r.Certified, r.Margin, want)
 				}
+			}
+		}
+	}
+
+	// Sigmoid and tanh saturate, but a float32 sum may be +Inf + −Inf = NaN, and NaN passes through
+	// them: a hidden neuron that may overflow leaves the logits unbounded too.
+	for _, act := range []Activation{Sigmoid, Tanh, ReLU} {
+		net := Net{Sizes: []int{4, 1, 2}, Act: act,
+			W: [][]float32{{3e38, 3e38, -3e38, -3e38}, {1, -1}}, B: [][]float32{{0}, {10, 0}}}
+		in, err := Ball([]float32{1, 1, 1, 1}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := New(net, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []Method{IBP, CROWN} {
+			r, err := v.Certify(in, 0, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Certified {
+				t.Errorf("%v %v: a hidden neuron that may overflow, certified with margin %v", act, m, r.Margin)
 			}
 		}
 	}

@@ -236,6 +236,12 @@ func (w *work) activate(l int) {
 	a, d := w.v.act, w.v.actErr
 	z, h := w.z[l], w.h[l+1]
 	for i := range z.Lo {
+		if math.IsInf(w.E[l][i], 1) {
+			// The float32 neuron may have overflowed: its sums can meet as +Inf + −Inf, and NaN
+			// passes through every activation (sigmoid and tanh too), so its output has no bound.
+			h.Lo[i], h.Hi[i] = math.Inf(-1), math.Inf(1)
+			continue
+		}
 		lo, _ := a.enclose(z.Lo[i])
 		_, hi := a.enclose(z.Hi[i])
 		if d > 0 {
