@@ -107,12 +107,32 @@ func TestUsageErrors(t *testing.T) {
 		{"train --device cuda", exitError, "dltrain: built without CUDA: make build-cuda\n"},
 		{"train --hidden= --activation tanh --device cpu", exitUsage, "dltrain: --activation tanh: a model without hidden layers (--hidden '') has no activation to choose\n"},
 		{"attack m.bin --examples 5", exitUsage, "dltrain: --examples applies only with --examples-png FILE\n"},
-		{"train --device cpu -o /tmp/never.bin --adversarial fgsm --robust-eval 5000", exitUsage, "dltrain: --robust-eval 5000: the test set has 1000 images\n"},
 	} {
 		f, _, errb := testFactory()
 		code := Main(strings.Fields(c.args), f)
 		if code != c.code || !strings.Contains(errb.String(), c.want) || strings.Contains(errb.String(), "strconv") {
 			t.Errorf("dltrain %s: exit %d, stderr %q; want exit %d and %q", c.args, code, errb.String(), c.code, c.want)
+		}
+	}
+}
+
+// TestTrainSetUsageErrors: settings refused once the data is known, before training.
+func TestTrainSetUsageErrors(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "never.bin")
+	for _, c := range []struct {
+		args string
+		want string
+	}{
+		{"--adversarial fgsm --robust-eval 5000", "dltrain: --robust-eval 5000: the test set has 1000 images\n"},
+		{"--adversarial fgsm --adv-ratio 0.001", "dltrain: adversarial ratio 0.001 attacks no image of a batch of 100; want at least 0.01 (one image a batch)\n"},
+	} {
+		f, _, errb := testFactory()
+		code := Main(append([]string{"train", "--device", "cpu", "-o", out}, strings.Fields(c.args)...), f)
+		if code != exitUsage || errb.String() != c.want {
+			t.Errorf("train %s: exit %d, %q; want %d, %q", c.args, code, errb.String(), exitUsage, c.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("train %s wrote %s", c.args, out)
 		}
 	}
 }

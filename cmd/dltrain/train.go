@@ -506,6 +506,9 @@ func trainRun(opts *TrainOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := hyper.CheckAdversarial(); err != nil {
+		return usageErr("%v", err)
+	}
 	ds, err := lookupDataset(opts.Dataset) // the checkpoint's own with --resume
 	if err != nil {
 		return err

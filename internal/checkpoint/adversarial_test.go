@@ -61,3 +61,20 @@ func TestAdversarialCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestTinyAdversarialRatioStillLoads: a ratio that attacks no image of a batch is refused for training
+// (model.Hyper.CheckAdversarial), but a checkpoint an earlier build wrote with one still loads.
+func TestTinyAdversarialRatioStillLoads(t *testing.T) {
+	c := checkpointOf(t)
+	c.Hyper.Adversarial = model.Adversarial{Method: attack.FGSM, Eps: 0.1, Steps: 1, Ratio: 0.004}
+	if c.Hyper.CheckAdversarial() == nil {
+		t.Fatalf("batch %d, ratio 0.004: CheckAdversarial accepted it", c.Hyper.BatchSize)
+	}
+	b, err := checkpoint.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := checkpoint.Decode(b); err != nil || got.Hyper != c.Hyper {
+		t.Fatalf("Decode: %v (%+v)", err, got.Hyper)
+	}
+}

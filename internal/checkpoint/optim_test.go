@@ -161,7 +161,7 @@ func TestVersionRules(t *testing.T) {
 // written and read back; the reader and the writer agree on the limits.
 func TestHyperLimitsRoundTrip(t *testing.T) {
 	c := adamCheckpoint(t)
-	c.Hyper.ValSplit, c.Hyper.Patience = model.MaxValSplit, model.MaxEpochs
+	c.Hyper.ValSplit, c.Hyper.Patience = model.MaxValSplit, model.MaxPatience
 	if err := c.Hyper.Validate(); err != nil {
 		t.Fatal(err)
 	}

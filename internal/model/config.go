@@ -61,8 +61,10 @@ const (
 	MaxEpochs = 1 << 20
 	// MaxBatchSize bounds --batch-size.
 	MaxBatchSize = 1 << 16
-	// MaxValSplit bounds --val-split (a checkpoint stores it as a 32-bit count).
+	// MaxValSplit bounds --val-split, and MaxPatience --patience: a checkpoint stores each as a
+	// 32-bit count.
 	MaxValSplit = 1<<31 - 1
+	MaxPatience = 1<<31 - 1
 	// MaxSteps bounds the step counters a checkpoint records: 2^53 is exact in a float64 (and so in
 	// any JSON reader), and MaxEpochs epochs of at most 2^32 steps (an IDX file counts at most 2^32
 	// samples) stay below it.

@@ -73,8 +73,8 @@ func (h Hyper) Validate() error {
 		return fmt.Errorf("model: Adam's eps %v, want ≥ 0", h.Eps)
 	case h.ValSplit < 0 || h.ValSplit > MaxValSplit:
 		return fmt.Errorf("model: validation split %d, want 0..%d", h.ValSplit, MaxValSplit)
-	case h.Patience < 0 || h.Patience > MaxEpochs:
-		return fmt.Errorf("model: patience %d, want 0..%d", h.Patience, MaxEpochs)
+	case h.Patience < 0 || h.Patience > MaxPatience:
+		return fmt.Errorf("model: patience %d, want 0..%d", h.Patience, MaxPatience)
 	case h.Patience > 0 && h.ValSplit == 0:
 		return errors.New("model: patience needs a validation split")
 	}
@@ -84,15 +84,7 @@ func (h Hyper) Validate() error {
 	if err := h.Augment.Validate(); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
-	if err := h.Adversarial.Validate(); err != nil {
-		return err
-	}
-	// A full batch attacks round(ratio·B) images (adversarial.go): none would be no adversarial
-	// training at all, under a name that says there is.
-	if a := h.Adversarial; a.On() && math.Round(a.Ratio*float64(h.BatchSize)) < 1 {
-		return fmt.Errorf("model: adversarial ratio %v attacks no image of a batch of %d; want at least %v", a.Ratio, h.BatchSize, 0.5/float64(h.BatchSize))
-	}
-	return nil
+	return h.Adversarial.Validate()
 }
 
 // Check validates the settings against a model configuration and a training set of n images.
@@ -100,10 +92,24 @@ func (h Hyper) Check(cfg Config, n int) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
+	if err := h.CheckAdversarial(); err != nil {
+		return err
+	}
 	if h.ValSplit >= n {
 		return fmt.Errorf("model: validation split %d leaves nothing of the %d training images to train on", h.ValSplit, n)
 	}
 	return h.CheckFreeze(cfg)
+}
+
+// CheckAdversarial refuses an adversarial ratio that attacks no image of a full batch: a batch
+// attacks round(ratio·B) images (adversarial.go), and none would be no adversarial training at all,
+// under a name that says there is. It is a rule for training, not for reading: a checkpoint that an
+// earlier build wrote with such a ratio still loads.
+func (h Hyper) CheckAdversarial() error {
+	if a := h.Adversarial; a.On() && math.Round(a.Ratio*float64(h.BatchSize)) < 1 {
+		return fmt.Errorf("model: adversarial ratio %v attacks no image of a batch of %d; want at least %v (one image a batch)", a.Ratio, h.BatchSize, 1/float64(h.BatchSize))
+	}
+	return nil
 }
 
 // CheckFreeze refuses frozen layers that cfg does not have, and freezing all of them.
