@@ -429,7 +429,8 @@ func TestReportWriteFailure(t *testing.T) {
 }
 
 // TestResumeMetricsAfterTornLine: a metrics file left without its last newline, or with half a line,
-// is mended before a resumed run appends to it, and every line of it is then one JSON object.
+// is mended before a resumed run appends to it, and every line of it is then one JSON object. Text
+// that is not a metrics line is never removed: it only gets its newline.
 func TestResumeMetricsAfterTornLine(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -462,6 +463,21 @@ func TestResumeMetricsAfterTornLine(t *testing.T) {
 		if len(lines) != c.lines {
 			t.Errorf("%s: %d lines, want %d", c.name, len(lines), c.lines)
 		}
+	}
+	dir := t.TempDir()
+	p, notes := filepath.Join(dir, "m.bin"), filepath.Join(dir, "notes.txt")
+	if code, _, e := run(t, "train", "--epochs", "1", "--hidden", "8", "-o", p, "--device", "cpu"); code != 0 {
+		t.Fatal(e)
+	}
+	if err := os.WriteFile(notes, []byte("first line\nsecond line, no newline"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, e := run(t, "train", "--resume", p, "--epochs", "2", "--metrics", notes, "--device", "cpu"); code != 0 {
+		t.Fatal(e)
+	}
+	b, _ := os.ReadFile(notes)
+	if !strings.HasPrefix(string(b), "first line\nsecond line, no newline\n{\"epoch\":2,") {
+		t.Errorf("a foreign text file resumed into: %q, want its text kept", b)
 	}
 }
 

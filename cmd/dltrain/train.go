@@ -836,10 +836,11 @@ func orBackground(ctx context.Context) context.Context {
 	return ctx
 }
 
-// dropPartialLine makes a metrics file end with a complete line before it is appended to: a last line
-// that lacks only its newline gets one, and one cut short is removed. It returns the number of bytes
-// removed: 0 when the file ends with a newline, is empty, is not a regular file or does not exist.
-// Metrics lines are short; a file whose last 64 KiB hold no newline is left as it is.
+// dropPartialLine makes a metrics file end with a complete line before it is appended to. A last
+// line that is the start of a metrics object cut short (a full disk, kill -9) is removed; any other
+// last line without its newline (a whole object, or text that is not ours) is kept and gets one. It
+// returns the number of bytes removed: 0 when nothing was, and when the file is empty, not a regular
+// file or does not exist.
 func dropPartialLine(path string) (int64, error) {
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
@@ -851,7 +852,7 @@ func dropPartialLine(path string) (int64, error) {
 	}
 	defer f.Close()
 	size := st.Size()
-	tail := make([]byte, min(size, 64<<10))
+	tail := make([]byte, min(size, 64<<10)) // metrics lines are far shorter
 	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil {
 		return 0, err
 	}
@@ -859,16 +860,15 @@ func dropPartialLine(path string) (int64, error) {
 		return 0, nil
 	}
 	i := bytes.LastIndexByte(tail, '\n')
-	if i < 0 && int64(len(tail)) < size {
-		return 0, nil
+	last := tail[i+1:]
+	whole := i >= 0 || int64(len(tail)) == size // last starts a line
+	if whole && bytes.HasPrefix(last, []byte(`{"epoch":`)) && !json.Valid(last) {
+		keep := size - int64(len(last))
+		if err := f.Truncate(keep); err != nil {
+			return 0, err
+		}
+		return size - keep, nil
 	}
-	if json.Valid(tail[i+1:]) {
-		_, err := f.WriteAt([]byte{'\n'}, size)
-		return 0, err
-	}
-	keep := size - int64(len(tail)) + int64(i+1)
-	if err := f.Truncate(keep); err != nil {
-		return 0, err
-	}
-	return size - keep, nil
+	_, err = f.WriteAt([]byte{'\n'}, size)
+	return 0, err
 }
