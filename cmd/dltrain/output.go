@@ -12,8 +12,11 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // marshalFinite is json.Marshal, except that a NaN or infinite float is written as null instead of
@@ -116,8 +119,11 @@ func printJSON(io *IO, v any) error {
 	if nulled {
 		fmt.Fprintln(io.Err, "dltrain: warning: some values are not finite (NaN or ±Inf); --json writes them as null")
 	}
-	_, err = fmt.Fprintln(io.Out, string(b))
-	return err
+	// As for a text report (Main): a full disk fails the command, a reader that went away does not.
+	if _, err := fmt.Fprintln(io.Out, string(b)); err != nil && !errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("writing to standard output: %v", safefile.Cause(err))
+	}
+	return nil
 }
 
 // printable returns s as it is when it prints as one plain line, and Go-quoted (control characters

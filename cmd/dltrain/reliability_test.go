@@ -414,7 +414,7 @@ func TestReportWriteFailure(t *testing.T) {
 	if code, _, e := run(t, "train", "--epochs", "1", "--hidden", "8", "-o", p, "--device", "cpu"); code != 0 {
 		t.Fatal(e)
 	}
-	for _, args := range [][]string{{"eval", p}, {"inspect", p}, {"version"}} {
+	for _, args := range [][]string{{"eval", p}, {"inspect", p}, {"version"}, {"eval", "--json", p}, {"inspect", "--json", p}, {"version", "--json"}} {
 		f, _, errb := testFactory()
 		f.IO.Out = failingWriter{&os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.ENOSPC}}
 		if code := Main(args, f); code != exitError || errb.String() != "dltrain: writing to standard output: no space left on device\n" {

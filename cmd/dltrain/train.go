@@ -563,15 +563,6 @@ func trainRun(opts *TrainOptions) error {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(orBackground(opts.Context))
-	defer cancel()
-	showLR := hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0
-	disp := newDisplay(io, opts.Quiet, opts.JSON, showLR, hyper.BatchSize, m.EpochStep)
-	// The signal watcher writes from its own goroutine, through the display: one writer, one line at
-	// a time, and the progress line cleared first.
-	sig := watchSignals(sigs, quit, func() { disp.freeze(); cancel() }, disp, opts.Out, nil)
-	defer sig.stop()
-
 	if !opts.Quiet {
 		fields := []string{fmt.Sprintf("training %s %s/%s on %s:", m.Config.Arch(), m.Config.Activation, m.Config.Loss, be.Name()), ds.Title + ","}
 		if hyper.ValSplit > 0 {
@@ -598,6 +589,16 @@ func trainRun(opts *TrainOptions) error {
 		}
 		fmt.Fprintln(io.Err, fitWords(fields, width))
 	}
+
+	ctx, cancel := context.WithCancel(orBackground(opts.Context))
+	defer cancel()
+	showLR := hyper.Schedule.Kind != schedule.Constant || hyper.Schedule.Warmup > 0
+	disp := newDisplay(io, opts.Quiet, opts.JSON, showLR, hyper.BatchSize, m.EpochStep)
+	// The signal watcher writes from its own goroutine, through the display: one writer, one line at
+	// a time, and the progress line cleared first. It starts after the banner, which is written
+	// directly; a signal since the set-up ended waits for it in sigs.
+	sig := watchSignals(sigs, quit, func() { disp.freeze(); cancel() }, disp, opts.Out, nil)
+	defer sig.stop()
 
 	tr := &model.Trainer{Backend: be, Model: m, Hyper: hyper, Robust: robust}
 	if disp.bars {
