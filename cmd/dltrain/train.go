@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -430,25 +431,38 @@ func trainRun(opts *TrainOptions) error {
 		return usageErr("--memory-limit: %v", err)
 	}
 
-	// From here on SIGINT and SIGTERM come to us: the locks paths takes are released whatever happens.
+	// From here on SIGINT and SIGTERM come to us: the locks paths takes are released whatever happens,
+	// and a second signal quits at once even while paths waits on a slow file system.
 	sigs := opts.Signals
 	if sigs == nil {
 		c, stop := processSignals()
 		defer stop()
 		sigs = c
 	}
-	fs, release, err := opts.paths()
-	if err != nil {
-		return err
-	}
-	defer release()
 	exit := opts.Exit
 	if exit == nil {
 		exit = os.Exit
 	}
-	quit := func(code int) { release(); exit(code) } // os.Exit runs no deferred calls
+	var relMu sync.Mutex
+	var release func()
+	quit := func(code int) { // os.Exit runs no deferred calls
+		relMu.Lock()
+		if release != nil {
+			release()
+		}
+		relMu.Unlock()
+		exit(code)
+	}
 	setup := watchSetup(sigs, io.Err, quit)
 	defer setup.stop()
+	fs, rel, err := opts.paths()
+	if err != nil {
+		return err
+	}
+	relMu.Lock()
+	release = rel
+	relMu.Unlock()
+	defer func() { setup.stop(); rel() }() // no quit after the locks are gone
 	lockedAt := time.Now()
 	var metrics *os.File
 	openMetrics := func() error {
