@@ -15,7 +15,6 @@ import (
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -203,7 +202,7 @@ func Save(path string, c Checkpoint, key []byte) error {
 	mode := os.FileMode(0o666)
 	if key != nil {
 		if b, err = Encrypt(key, b); err != nil {
-			return fmt.Errorf("checkpoint: %s: %w", filepath.Base(path), err)
+			return fmt.Errorf("checkpoint: %s: %w", path, err)
 		}
 		mode = 0o600
 	}

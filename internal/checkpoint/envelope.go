@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/dltrain/dltrain/internal/safefile"
@@ -108,7 +107,7 @@ const maxKeyFile = 1024
 // bytes. It refuses files that others can read, and anything but a regular file (a named pipe or
 // device is refused at once, without blocking or reading from it).
 func ReadKeyFile(path string) ([]byte, error) {
-	name := filepath.Base(path)
+	name := path
 	f, st, err := safefile.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("key: %s: %w", name, safefile.Cause(err))

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 
 	"github.com/dltrain/dltrain/internal/filekind"
 	"github.com/dltrain/dltrain/internal/model"
@@ -42,7 +41,7 @@ var ErrNotCheckpoint = errors.New("not a dltrain checkpoint")
 // file is refused, since it carries no authentication. A named pipe or device is refused without
 // blocking, and a file of another kind (an image, ONNX, MNIST data) is named as such.
 func Load(path string, key []byte) (Checkpoint, error) {
-	name := filepath.Base(path)
+	name := path // as given: the base name alone may name another file
 	f, st, err := safefile.OpenRegular(path)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint: %s: %w", name, safefile.Cause(err))
