@@ -106,6 +106,7 @@ func TestUsageErrors(t *testing.T) {
 		{"data smaple", exitUsage, "see 'dltrain data --help'"},
 		{"train --device cuda", exitError, "dltrain: built without CUDA: make build-cuda\n"},
 		{"train --hidden= --activation tanh --device cpu", exitUsage, "dltrain: --activation tanh: a model without hidden layers (--hidden '') has no activation to choose\n"},
+		{"train --device cpu --lr-schedule cosine --warmup 5 --epochs 2", exitUsage, "dltrain: --warmup 5: longer than the run's 2 epochs\n"},
 		{"attack m.bin --examples 5", exitUsage, "dltrain: --examples applies only with --examples-png FILE\n"},
 	} {
 		f, _, errb := testFactory()

@@ -271,6 +271,10 @@ func (opts *TrainOptions) setup(key []byte, fits func(model.Config, model.Hyper)
 		if err := hyper.Validate(); err != nil {
 			return nil, hyper, usageErr("%v", err)
 		}
+		// The schedule spans the run: a warmup longer than it would be cut to it without a word.
+		if w := hyper.Schedule.Warmup; w > float64(hyper.Epochs) {
+			return nil, hyper, usageErr("--warmup %v: longer than the run's %s", w, plural(hyper.Epochs, "epoch"))
+		}
 		cfg := model.NewConfig(hidden, act, loss)
 		if err := cfg.Validate(); err != nil {
 			return nil, hyper, usageErr("%v", err)
