@@ -42,10 +42,12 @@ func NewCmdPredict(f *Factory, runF func(*PredictOptions) error) *cobra.Command 
 	cmd := &cobra.Command{
 		Use:   "predict [MODEL] IMAGE...",
 		Short: "Classify digits (or clothes, for a Fashion-MNIST model) in PNG, JPEG or GIF images",
-		Long: `Classify each image with MODEL, or with model.bin when the first file is an image. It is converted to grayscale and, since MNIST digits are light on dark,
-inverted when its border is light (--invert auto). A 28x28 image is then used as it is; any other is
-prepared as MNIST's digits were: cropped to the ink, scaled to 20 pixels on its longer side and
-centred by its centre of mass in a 28x28 frame. Prints the predicted class and the top-3
+		Long: `Classify each image with MODEL, or with model.bin when the first file is an image. Each
+is converted to grayscale and, since MNIST's images are light on dark, inverted when its border is
+light (--invert auto). A 28x28 image is then used as it is; any other is prepared as the model's
+data set was: for digits (MNIST, idx), cropped to the ink, scaled to 20 pixels on its longer side
+and centred by its centre of mass in a 28x28 frame; for Fashion-MNIST's clothes, cropped, scaled
+to fill the 28x28 frame on its longer side and centred. Prints the predicted class and the top-3
 probabilities per image; 'dltrain data sample' writes test images to try.
 
 The class names are those of the data set the model was trained on (Fashion-MNIST's T-shirt/top,
@@ -157,14 +159,14 @@ func notImage(f *os.File) error {
 	}
 }
 
-// readImage prepares one input image as MNIST's digits were prepared.
-func readImage(path string, mode mnist.Invert) (mnist.Digit, error) {
+// readImage prepares one input image as the data set's images were prepared (framing).
+func readImage(path string, mode mnist.Invert, framing mnist.Framing) (mnist.Digit, error) {
 	fh, _, err := safefile.OpenRegular(path)
 	if err != nil {
 		return mnist.Digit{}, safefile.Cause(err)
 	}
 	defer fh.Close()
-	d, err := mnist.Prepare(fh, mode)
+	d, err := mnist.PrepareFramed(fh, mode, framing)
 	if errors.Is(err, mnist.ErrNotImage) {
 		err = notImage(fh)
 	}
@@ -204,7 +206,7 @@ func predictRun(opts *PredictOptions) error {
 	failed := make([]error, len(opts.Images))
 	nbad := 0
 	for i, path := range opts.Images {
-		d, err := readImage(path, mode)
+		d, err := readImage(path, mode, ds.Framing)
 		if err != nil {
 			failed[i] = err
 			nbad++

@@ -64,6 +64,19 @@ type Digit struct {
 	Orientation int
 }
 
+// Framing is how an image that is not already 28×28 is fitted into the 28×28 frame: the way the
+// data set's own images were made.
+type Framing int
+
+const (
+	// FrameDigit is MNIST's: the ink cropped, scaled so its longer side is 20 pixels, and placed with
+	// its centre of mass at the centre of the frame.
+	FrameDigit Framing = iota
+	// FrameWhole is Fashion-MNIST's: the content cropped, scaled so its longer side is 28 pixels (the
+	// whole frame), and centred.
+	FrameWhole
+)
+
 // FromImage decodes a PNG, JPEG or GIF and returns MNIST pixels (28×28, 0 background, 255 ink),
 // reporting whether it inverted the gray levels. It is Prepare without the rest of Digit.
 func FromImage(r io.ReadSeeker, mode Invert) (pix []uint8, inverted bool, err error) {
@@ -81,6 +94,12 @@ func FromImage(r io.ReadSeeker, mode Invert) (pix []uint8, inverted bool, err er
 // is cropped to the ink, scaled so the longer side is 20 pixels, and placed in the 28×28 frame with
 // its centre of mass at the centre.
 func Prepare(r io.ReadSeeker, mode Invert) (Digit, error) {
+	return PrepareFramed(r, mode, FrameDigit)
+}
+
+// PrepareFramed is Prepare with the framing of a data set whose images are not digits (FrameWhole for
+// Fashion-MNIST's garments, which fill the frame).
+func PrepareFramed(r io.ReadSeeker, mode Invert, framing Framing) (Digit, error) {
 	var d Digit
 	info := scanJPEG(io.LimitReader(r, maxScan))
 	d.Orientation = info.orientation
@@ -146,7 +165,11 @@ func Prepare(r io.ReadSeeker, mode Invert) (Digit, error) {
 		d.Pix = gray.Pix
 		return d, nil
 	}
-	d.Pix = centre(gray)
+	if framing == FrameWhole {
+		d.Pix = fill(gray)
+	} else {
+		d.Pix = centre(gray)
+	}
 	return d, nil
 }
 
@@ -274,26 +297,38 @@ func orient(src *image.Gray, o int) *image.Gray {
 	return dst
 }
 
-// inkLevel is the gray level above which a pixel counts as ink when cropping.
-const inkLevel = 64
+// inkLevel is the gray level above which a pixel counts as ink when cropping a digit; contentLevel,
+// as content when cropping a garment, whose faint texture is part of the picture (on 300 Fashion-MNIST
+// test images padded to 29×29, predict was right on 261 with 8 and 252 with 64, against 265 for the
+// images as they are).
+const (
+	inkLevel     = 64
+	contentLevel = 8
+)
 
-// centre crops a light-on-dark image to its ink, scales it so the longer side is 20 pixels and places
-// it in a 28×28 frame with its centre of mass at the middle, as MNIST's digits were prepared.
-func centre(src *image.Gray) []uint8 {
+// inkBounds is the smallest rectangle holding every pixel above level; ok is false when there is
+// none.
+func inkBounds(src *image.Gray, level uint8) (r image.Rectangle, ok bool) {
 	b := src.Bounds()
 	x0, y0, x1, y1 := b.Max.X, b.Max.Y, b.Min.X-1, b.Min.Y-1
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
-			if src.GrayAt(x, y).Y > inkLevel {
+			if src.GrayAt(x, y).Y > level {
 				x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
 			}
 		}
 	}
+	return image.Rect(x0, y0, x1+1, y1+1), x1 >= x0
+}
+
+// centre crops a light-on-dark image to its ink, scales it so the longer side is 20 pixels and places
+// it in a 28×28 frame with its centre of mass at the middle, as MNIST's digits were prepared.
+func centre(src *image.Gray) []uint8 {
+	crop, ok := inkBounds(src, inkLevel)
 	out := image.NewGray(image.Rect(0, 0, Cols, Rows))
-	if x1 < x0 { // no ink at all
+	if !ok { // no ink at all
 		return out.Pix
 	}
-	crop := image.Rect(x0, y0, x1+1, y1+1)
 	const box = 20
 	w, h := box, box
 	if crop.Dx() > crop.Dy() {
@@ -320,6 +355,25 @@ func centre(src *image.Gray) []uint8 {
 	}
 	ox, oy = min(max(ox, 0), Cols-w), min(max(oy, 0), Rows-h)
 	draw.Draw(out, image.Rect(ox, oy, ox+w, oy+h), digit, image.Point{}, draw.Src)
+	return out.Pix
+}
+
+// fill crops a light-on-dark image to its content, scales it so the longer side is 28 pixels and
+// centres it in the 28×28 frame, as Fashion-MNIST's images were prepared.
+func fill(src *image.Gray) []uint8 {
+	crop, ok := inkBounds(src, contentLevel)
+	out := image.NewGray(image.Rect(0, 0, Cols, Rows))
+	if !ok {
+		return out.Pix
+	}
+	w, h := Cols, Rows
+	if crop.Dx() > crop.Dy() {
+		h = max(1, Rows*crop.Dy()/crop.Dx())
+	} else if crop.Dy() > crop.Dx() {
+		w = max(1, Cols*crop.Dx()/crop.Dy())
+	}
+	ox, oy := (Cols-w)/2, (Rows-h)/2
+	draw.CatmullRom.Scale(out, image.Rect(ox, oy, ox+w, oy+h), src, crop, draw.Src, nil)
 	return out.Pix
 }
 

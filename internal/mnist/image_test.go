@@ -60,6 +60,51 @@ func TestFromImageCentres(t *testing.T) {
 	}
 }
 
+// TestPrepareFramedWhole: a garment-like shape (light on dark, off-centre on a 60×40 canvas, with a
+// faint edge) comes out of FrameWhole filling the frame on its longer side and centred by its box,
+// faint edge included; FrameDigit shrinks the same image to MNIST's 20-pixel box.
+func TestPrepareFramedWhole(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 60, 40))
+	for y := 5; y < 35; y++ { // a 20×30 body at x 10..29, with a faint column at x = 30
+		for x := 10; x < 30; x++ {
+			img.SetGray(x, y, color.Gray{Y: 200})
+		}
+		img.SetGray(30, y, color.Gray{Y: 30})
+	}
+	box := func(pix []uint8) (x0, x1, y0, y1 int) {
+		x0, x1, y0, y1 = Cols, -1, Rows, -1
+		for y := range Rows {
+			for x := range Cols {
+				if pix[y*Cols+x] > contentLevel {
+					x0, x1, y0, y1 = min(x0, x), max(x1, x), min(y0, y), max(y1, y)
+				}
+			}
+		}
+		return
+	}
+	d, err := PrepareFramed(encodePNG(t, img), InvertAuto, FrameWhole)
+	if err != nil || d.Inverted || len(d.Pix) != Pixels {
+		t.Fatalf("PrepareFramed(FrameWhole) = %d pixels, inverted %v, %v", len(d.Pix), d.Inverted, err)
+	}
+	x0, x1, y0, y1 := box(d.Pix)
+	if y0 != 0 || y1 != Rows-1 {
+		t.Errorf("FrameWhole: rows %d..%d, want the whole frame 0..27", y0, y1)
+	}
+	if w := x1 - x0 + 1; w < 19 || w > 21 || x0+x1 < 26 || x0+x1 > 28 {
+		t.Errorf("FrameWhole: columns %d..%d, want about 20 of them, centred", x0, x1)
+	}
+	d, err = PrepareFramed(encodePNG(t, img), InvertAuto, FrameDigit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, y0, y1 := box(d.Pix); y1-y0+1 > 21 {
+		t.Errorf("FrameDigit: %d rows tall, want MNIST's 20-pixel box", y1-y0+1)
+	}
+	if ds, _ := Lookup("fashion-mnist"); ds.Framing != FrameWhole {
+		t.Errorf("fashion-mnist frames its images as %v, want FrameWhole", ds.Framing)
+	}
+}
+
 // TestFromImage28IsUntouched: a 28×28 image is taken as MNIST-formatted and only converted to gray.
 func TestFromImage28IsUntouched(t *testing.T) {
 	img := image.NewGray(image.Rect(0, 0, 28, 28))

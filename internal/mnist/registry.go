@@ -76,6 +76,8 @@ type Dataset struct {
 	Module string
 	// DebianPackage is the Debian package that installs the files into SystemDirs[0]; "" if none.
 	DebianPackage string
+	// Framing is how predict fits an image of another size into 28×28, as the set's images were made.
+	Framing Framing
 }
 
 // MNISTModule is the Go module that carries the four official MNIST files in its data/ folder.
@@ -123,6 +125,7 @@ var registry = []Dataset{
 		Subdir:        "fashion-mnist",
 		SystemDirs:    []string{FashionMNISTDir},
 		DebianPackage: "dataset-fashion-mnist",
+		Framing:       FrameWhole,
 	},
 	{
 		Name:         "idx",
