@@ -227,7 +227,7 @@ func attackRun(opts *AttackOptions) error {
 	fs.input("MODEL", opts.Model, exitModel)
 	addKey(fs, opts.KeyFile)
 	if opts.ExamplesPNG != "" {
-		fs.output("--examples-png", opts.ExamplesPNG)
+		fs.picture("--examples-png", opts.ExamplesPNG)
 	}
 	if err := fs.check(nil); err != nil {
 		return err

@@ -154,10 +154,10 @@ func evalRun(opts *EvalOptions) error {
 	fs.input("MODEL", opts.Model, exitModel)
 	addKey(fs, opts.KeyFile)
 	if opts.ConfusionPNG != "" {
-		fs.output("--confusion-png", opts.ConfusionPNG)
+		fs.picture("--confusion-png", opts.ConfusionPNG)
 	}
 	if opts.ErrorsPNG != "" {
-		fs.output("--errors-png", opts.ErrorsPNG)
+		fs.picture("--errors-png", opts.ErrorsPNG)
 	}
 	if err := fs.check(nil); err != nil {
 		return err

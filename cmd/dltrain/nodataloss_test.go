@@ -967,3 +967,41 @@ func TestMetricsThroughALink(t *testing.T) {
 		t.Fatalf("files next to the link: %v, want the link alone", ents)
 	}
 }
+
+// TestPictureOutputsReplaceOnlyPictures: plot, eval, inspect and attack write their pictures over an
+// existing PNG, but never over a checkpoint or a metrics file that a slip of -o named.
+func TestPictureOutputsReplaceOnlyPictures(t *testing.T) {
+	dir := t.TempDir()
+	m, metrics := filepath.Join(dir, "m.bin"), filepath.Join(dir, "m.jsonl")
+	if code, _, e := run(t, "train", "--epochs", "1", "--hidden", "8", "-o", m, "--metrics", metrics, "--device", "cpu"); code != 0 {
+		t.Fatal(e)
+	}
+	victim := filepath.Join(dir, "other.bin")
+	ck, _ := os.ReadFile(m)
+	os.WriteFile(victim, ck, 0o644)
+	pic := filepath.Join(dir, "p.png")
+	for _, c := range []struct {
+		args   []string
+		target string
+	}{
+		{[]string{"plot", metrics, "-o"}, ""},
+		{[]string{"eval", m, "--device", "cpu", "--confusion-png"}, ""},
+		{[]string{"inspect", m, "--weights-png"}, ""},
+		{[]string{"attack", m, "-n", "20", "--device", "cpu", "--examples-png"}, ""},
+	} {
+		for _, target := range []string{victim, metrics} {
+			before, _ := os.ReadFile(target)
+			code, _, e := run(t, append(c.args, target)...)
+			refused := strings.Contains(e, "not replaced by a picture") || strings.Contains(e, "is the same file as")
+			if after, _ := os.ReadFile(target); code != exitUsage || !refused || !bytes.Equal(before, after) {
+				t.Errorf("%v %s: exit %d, %q; want it refused and the file kept", c.args, target, code, e)
+			}
+		}
+		os.Remove(pic)
+		for range 2 { // a new picture, then one over the picture
+			if code, _, e := run(t, append(c.args, pic)...); code != 0 {
+				t.Errorf("%v %s: exit %d, %q", c.args, pic, code, e)
+			}
+		}
+	}
+}

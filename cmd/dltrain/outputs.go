@@ -21,7 +21,7 @@ func checkOutputs(inName string, inCode int, inputs []string, outNames []string,
 	}
 	for i, out := range outputs {
 		if out != "" {
-			fs.output(outNames[i], out)
+			fs.picture(outNames[i], out)
 		}
 	}
 	return fs.check(nil)

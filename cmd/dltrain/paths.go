@@ -13,10 +13,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"github.com/dltrain/dltrain/internal/filekind"
 	"github.com/dltrain/dltrain/internal/mnist"
 	"github.com/dltrain/dltrain/internal/safefile"
 )
@@ -36,6 +38,9 @@ type fileRef struct {
 	path string // as given
 	role fileRole
 	code int // the exit code when it is refused for what it is
+	// png marks a picture output: an existing file it would replace must be a PNG (or empty), so
+	// that a slip of -o never turns a checkpoint or a metrics file into a picture.
+	png bool
 
 	abs     string      // cleaned absolute path
 	info    os.FileInfo // the file, links followed; nil when it does not exist
@@ -58,6 +63,13 @@ func (fs *files) input(name, path string, code int) *fileRef {
 
 // output adds a file the command replaces.
 func (fs *files) output(name, path string) *fileRef { return fs.add(name, path, roleOutput, exitModel) }
+
+// picture adds a PNG the command replaces; an existing file of another kind is refused.
+func (fs *files) picture(name, path string) *fileRef {
+	r := fs.output(name, path)
+	r.png = true
+	return r
+}
 
 // stream adds a file the command writes in place.
 func (fs *files) stream(name, path string) *fileRef { return fs.add(name, path, roleStream, exitModel) }
@@ -126,6 +138,19 @@ func (fs *files) check(allow func(out, other *fileRef) bool) error {
 			return &exitErr{code: exitUsage,
 				err:  fmt.Errorf("%s %s is the same file as %s %s: %s", a.name, a.path, b.name, b.path, what),
 				hint: fmt.Sprintf("give %s another file", a.name)}
+		}
+	}
+	// Last, so that "the same file as MODEL" is what such a slip is told.
+	for _, r := range fs.refs {
+		if !r.png || r.info == nil {
+			continue
+		}
+		if k := kindOf(r.path); k != filekind.PNG && k != filekind.Empty {
+			if k == filekind.Unrecognized {
+				k = "not a PNG image"
+			}
+			return &exitErr{code: exitUsage, err: fmt.Errorf("%s %s exists and is %s: not replaced by a picture", r.name, r.path, k),
+				hint: fmt.Sprintf("give %s a .png file name, or remove %s first", r.name, r.path)}
 		}
 	}
 	return nil
@@ -218,4 +243,17 @@ func dataFiles(flag string) []string {
 		return nil
 	}
 	return []string{f.TrainImages, f.TrainLabels, f.TestImages, f.TestLabels}
+}
+
+// kindOf names the kind of the regular file at path from its first bytes (filekind.Detect);
+// Unrecognized when it cannot be read.
+func kindOf(path string) string {
+	f, _, err := safefile.OpenRegular(path)
+	if err != nil {
+		return filekind.Unrecognized
+	}
+	defer f.Close()
+	head := make([]byte, filekind.Head)
+	n, _ := io.ReadFull(f, head)
+	return filekind.Detect(head[:n])
 }
