@@ -253,7 +253,7 @@ func attackRun(opts *AttackOptions) error {
 		return err
 	}
 	if opts.ExamplesPNG != "" {
-		if err := writeExamples(opts.ExamplesPNG, opts.Model, reps[len(reps)-1]); err != nil {
+		if err := writeExamples(opts.ExamplesPNG, opts.Model, ds.Classes, reps[len(reps)-1]); err != nil {
 			return err
 		}
 	}
@@ -284,6 +284,13 @@ func attackRun(opts *AttackOptions) error {
 		fmt.Fprintf(&hdr, "%7d", c)
 	}
 	fmt.Fprintf(out, "      eps%s\n", hdr.String())
+	if ds.Classes[1] != "1" { // a set whose classes are not the digits: say what the numbers are
+		var names []string
+		for c, n := range ds.Classes {
+			names = append(names, fmt.Sprintf("%d %s", c, n))
+		}
+		fmt.Fprintf(out, "      (%s)\n", strings.Join(names, ", "))
+	}
 	for _, r := range reps {
 		fmt.Fprintf(out, "%9g", r.Config.Eps)
 		for _, v := range r.PerClass {
@@ -292,7 +299,7 @@ func attackRun(opts *AttackOptions) error {
 		fmt.Fprintln(out)
 	}
 	if opts.ExamplesPNG != "" && !opts.Quiet {
-		fmt.Fprintf(out, "\nwrote %s (%d digits at eps %g)\n", opts.ExamplesPNG, len(reps[len(reps)-1].Examples), cs[len(cs)-1].Eps)
+		fmt.Fprintf(out, "\nwrote %s (%s at eps %g)\n", opts.ExamplesPNG, plural(len(reps[len(reps)-1].Examples), "image"), cs[len(cs)-1].Eps)
 	}
 	return nil
 }
@@ -321,7 +328,7 @@ func describeAttack(c attack.Config, stepSet bool) string {
 // writeExamples draws the report's examples, two a row, each as three tiles: the original with its true class and
 // prediction, the perturbation on a shared scale of ±eps, and the adversarial image with its
 // prediction (red when wrong).
-func writeExamples(path, modelName string, rep attack.Report) error {
+func writeExamples(path, modelName string, classes [ops.Classes]string, rep attack.Report) error {
 	if len(rep.Examples) == 0 {
 		return fmt.Errorf("--examples-png: no images to draw")
 	}
@@ -333,9 +340,9 @@ func writeExamples(path, modelName string, rep attack.Report) error {
 			delta[i] = e.Adv[i] - e.X0[i]
 		}
 		tiles = append(tiles,
-			figure.Tile{Pix: e.X0, H: 28, W: 28, Mapping: figure.Gray, Caption: fmt.Sprintf("#%d: %d\npred %d", e.Index, e.Label, e.Clean), Highlight: e.Clean != e.Label},
+			figure.Tile{Pix: e.X0, H: 28, W: 28, Mapping: figure.Gray, Caption: fmt.Sprintf("#%d: %s\npred %s", e.Index, classes[e.Label], classes[e.Clean]), Highlight: e.Clean != e.Label},
 			figure.Tile{Pix: delta, H: 28, W: 28, Mapping: figure.Signed, Limit: eps, Caption: fmt.Sprintf("perturbation\n±%g", rep.Config.Eps)},
-			figure.Tile{Pix: e.Adv, H: 28, W: 28, Mapping: figure.Gray, Caption: fmt.Sprintf("attacked\npred %d", e.Attacked), Highlight: e.Attacked != e.Label})
+			figure.Tile{Pix: e.Adv, H: 28, W: 28, Mapping: figure.Gray, Caption: fmt.Sprintf("attacked\npred %s", classes[e.Attacked]), Highlight: e.Attacked != e.Label})
 	}
 	title := fmt.Sprintf("%s: %s, robust %.2f%%", filepath.Base(modelName), rep.Config, 100*rep.Robust)
 	cols := 3 * min(2, len(rep.Examples)) // two digits a row
