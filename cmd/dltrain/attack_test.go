@@ -128,7 +128,7 @@ func TestAttackCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("attack --examples-png: exit %d: %s", code, errb)
 	}
-	for _, want := range []string{"attack  fgsm", "clean   ", "mean L∞", "     0.05", "      0.2", "robust accuracy per class", "wrote " + pic + " (3 digits at eps 0.2)"} {
+	for _, want := range []string{"attack  fgsm", "clean   ", "mean L∞", "     0.05", "      0.2", "robust accuracy per class", "wrote " + pic + " (3 images at eps 0.2)"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("attack text output lacks %q:\n%s", want, out)
 		}

@@ -107,6 +107,8 @@ func TestUsageErrors(t *testing.T) {
 		{"train --device cuda", exitError, "dltrain: built without CUDA: make build-cuda\n"},
 		{"train --hidden= --activation tanh --device cpu", exitUsage, "dltrain: --activation tanh: a model without hidden layers (--hidden '') has no activation to choose\n"},
 		{"train --device cpu --lr-schedule cosine --warmup 5 --epochs 2", exitUsage, "dltrain: --warmup 5: longer than the run's 2 epochs\n"},
+		{"plot a.jsonl -o a.png --width 0", exitUsage, "dltrain: --width 0: want 300..4096 pixels\n"},
+		{"plot a.jsonl -o a.png --height 100000", exitUsage, "dltrain: --height 100000: want 300..4096 pixels\n"},
 		{"attack m.bin --examples 5", exitUsage, "dltrain: --examples applies only with --examples-png FILE\n"},
 	} {
 		f, _, errb := testFactory()

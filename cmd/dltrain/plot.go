@@ -56,8 +56,8 @@ plot says so. The PNG is written atomically and never over one of the metrics fi
 	fl := cmd.Flags()
 	addCommon(cmd, commonFlags{Output: &opts.Out, OutputHelp: "PNG file to write (required)", JSON: &opts.JSON, Quiet: &opts.Quiet})
 	fl.StringVar(&opts.Title, "title", "", "title above the panels")
-	fl.IntVar(&opts.Width, "width", 1200, "picture width in pixels")
-	fl.IntVar(&opts.Height, "height", 500, "picture height in pixels")
+	fl.IntVar(&opts.Width, "width", 1200, "picture width in pixels (300..4096)")
+	fl.IntVar(&opts.Height, "height", 500, "picture height in pixels (300..4096)")
 	fileFlag(cmd, "output", "png")
 	cmd.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"jsonl"}, cobra.ShellCompDirectiveFilterFileExt
@@ -68,6 +68,14 @@ plot says so. The PNG is written atomically and never over one of the metrics fi
 func plotRun(opts *PlotOptions) error {
 	if opts.Out == "" {
 		return usageErr("plot needs -o FILE.png")
+	}
+	for _, s := range []struct {
+		flag string
+		v    int
+	}{{"--width", opts.Width}, {"--height", opts.Height}} {
+		if s.v < 300 || s.v > 4096 {
+			return usageErr("%s %d: want 300..4096 pixels", s.flag, s.v)
+		}
 	}
 	if len(opts.Files) > figure.MaxRuns {
 		return usageErr("%d metrics files; plot draws at most %d", len(opts.Files), figure.MaxRuns)
