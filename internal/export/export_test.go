@@ -168,6 +168,13 @@ func TestONNXStructure(t *testing.T) {
 	if !strings.Contains(mp.DocString, "(adamw lr 0.001, betas 0.9/0.999, weight decay 0.01, batch 100") || strings.Contains(mp.DocString, "SGD") {
 		t.Fatalf("doc string of an AdamW model %q", mp.DocString)
 	}
+	var props []string
+	for _, p := range mp.MetadataProps {
+		props = append(props, p.Key+"="+p.Value)
+	}
+	if got := strings.Join(props[4:10], " "); got != "batch_size=100 lr=0.001 optimizer=adamw betas=0.9,0.999 weight_decay=0.01 seed=3" {
+		t.Fatalf("metadata of an AdamW model: %v", props)
+	}
 }
 
 func joinOps(s []string) string {

@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -108,7 +109,27 @@ func ONNX(c checkpoint.Checkpoint) ([]byte, error) {
 			cfg.Arch(), cfg.Activation, ds.Title, cfg.Loss, m.Epoch, optimizerDoc(c.Hyper, meta), c.Hyper.BatchSize, m.Seed, acc),
 		Graph: g,
 	}
-	for _, k := range []string{"arch", "activation", "loss", "epochs", "batch_size", "lr", "momentum", "seed", "test_accuracy", "normalization", "dataset", "classes"} {
+	keys := []string{"arch", "activation", "loss", "epochs", "batch_size", "lr", "momentum", "seed", "test_accuracy", "normalization", "dataset", "classes"}
+	// A model trained otherwise than with SGD (the first release's only optimizer, whose files keep
+	// their keys) names its optimizer; Adam's betas stand where momentum would.
+	if h := c.Hyper; h.Optimizer != model.SGD {
+		f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+		meta["optimizer"] = h.Optimizer.String()
+		extra := []string{"optimizer"}
+		if h.Optimizer.IsAdam() {
+			delete(meta, "momentum")
+			keys = slices.DeleteFunc(keys, func(k string) bool { return k == "momentum" })
+			meta["betas"] = f(h.Beta1) + "," + f(h.Beta2)
+			extra = append(extra, "betas")
+		}
+		if h.WeightDecay != 0 {
+			meta["weight_decay"] = f(h.WeightDecay)
+			extra = append(extra, "weight_decay")
+		}
+		i := slices.Index(keys, "lr") + 1
+		keys = slices.Insert(keys, i, extra...)
+	}
+	for _, k := range keys {
 		mp.MetadataProps = append(mp.MetadataProps, &onnx.StringStringEntryProto{Key: k, Value: meta[k]})
 	}
 	b, err := proto.Marshal(mp)
