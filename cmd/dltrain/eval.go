@@ -111,7 +111,8 @@ type evalJSON struct {
 
 // classScores are the per-class precision, recall and F1 of a confusion matrix ([true][predicted]),
 // with each class's support (its number of true samples) and the unweighted means over the classes
-// (the macro averages of scikit-learn's classification_report). A ratio with nothing to divide (a
+// that occur as a true or a predicted label (the macro averages of scikit-learn's
+// classification_report, whose labels are those of y_true and y_pred). A ratio with nothing to divide (a
 // class never predicted, or absent from the data) is 0, as scikit-learn's zero_division=0 gives it.
 type classScores struct {
 	Precision, Recall, F1                [ops.Classes]float64
@@ -127,6 +128,7 @@ func scores(conf [ops.Classes][ops.Classes]int) classScores {
 		}
 		return float64(a) / float64(b)
 	}
+	seen := 0
 	for c := range ops.Classes {
 		predicted := 0
 		for r := range ops.Classes {
@@ -138,9 +140,17 @@ func scores(conf [ops.Classes][ops.Classes]int) classScores {
 		if p+r > 0 {
 			s.F1[c] = 2 * p * r / (p + r)
 		}
-		s.MacroPrecision += p / ops.Classes
-		s.MacroRecall += r / ops.Classes
-		s.MacroF1 += s.F1[c] / ops.Classes
+		if s.Support[c] > 0 || predicted > 0 {
+			seen++
+			s.MacroPrecision += p
+			s.MacroRecall += r
+			s.MacroF1 += s.F1[c]
+		}
+	}
+	if seen > 0 {
+		s.MacroPrecision /= float64(seen)
+		s.MacroRecall /= float64(seen)
+		s.MacroF1 /= float64(seen)
 	}
 	return s
 }
@@ -209,7 +219,7 @@ func evalRun(opts *EvalOptions) error {
 	for c := range ops.Classes {
 		fmt.Fprintf(out, "%5d%s  %8.2f%%  %6.2f%%  %6.2f%%  %7d\n", c, name(c), 100*sc.Precision[c], 100*sc.Recall[c], 100*sc.F1[c], sc.Support[c])
 	}
-	fmt.Fprintf(out, "%-5s%*s  %8.2f%%  %6.2f%%  %6.2f%%  %7d   (unweighted mean over the classes)\n\n", "macro", nameW, "",
+	fmt.Fprintf(out, "%-5s%*s  %8.2f%%  %6.2f%%  %6.2f%%  %7d   (unweighted mean over the classes present)\n\n", "macro", nameW, "",
 		100*sc.MacroPrecision, 100*sc.MacroRecall, 100*sc.MacroF1, ev.N)
 	fmt.Fprintf(out, "confusion (rows: true class, columns: predicted)\n")
 	var hdr strings.Builder
