@@ -271,7 +271,7 @@ func attackRun(opts *AttackOptions) error {
 		}
 		return printJSON(opts.IO, j)
 	}
-	fmt.Fprintf(out, "model   %s (%s %s/%s, epoch %d), %d %s test images, %s\n", printable(opts.Model), ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch, test.N, ds.Title, be.Name())
+	fmt.Fprintf(out, "model   %s (%s %s/%s, epoch %d), %s, %s\n", printable(opts.Model), ck.Config.Arch(), ck.Config.Activation, ck.Config.Loss, ck.Epoch, plural(test.N, ds.Title+" test image"), be.Name())
 	fmt.Fprintf(out, "attack  %s\n", describeAttack(c0, opts.Set != nil && opts.Set("step-size")))
 	fmt.Fprintf(out, "clean   %.2f%% (%d/%d)\n\n", 100*reps[0].Clean, int(reps[0].Clean*float64(test.N)+0.5), test.N)
 	fmt.Fprintln(out, "      eps    robust   mean L∞   mean L2     time")

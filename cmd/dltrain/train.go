@@ -780,7 +780,7 @@ type trainSummary struct {
 // print writes the summary for people: the result, the best epoch, and every file written.
 func (s trainSummary) print(w io.Writer, keyFile string, patience int) {
 	if s.StoppedEarly {
-		fmt.Fprintf(w, "stopped early after epoch %d: validation accuracy has not improved for %d epochs\n", s.Epochs, patience)
+		fmt.Fprintf(w, "stopped early after epoch %d: validation accuracy has not improved for %s\n", s.Epochs, plural(patience, "epoch"))
 	}
 	val := ""
 	if s.ValAccuracy != nil {

@@ -563,7 +563,7 @@ func (opts *VerifyOptions) printText(ck checkpoint.Checkpoint, ds mnist.Dataset,
 		names = append(names, m.String())
 	}
 	act := ck.Config.Activation
-	fmt.Fprintf(out, "model     %s (%s %s/%s, epoch %d), %d %s test images\n", printable(opts.Model), ck.Config.Arch(), act, ck.Config.Loss, ck.Epoch, n, ds.Title)
+	fmt.Fprintf(out, "model     %s (%s %s/%s, epoch %d), %s\n", printable(opts.Model), ck.Config.Arch(), act, ck.Config.Loss, ck.Epoch, plural(n, ds.Title+" test image"))
 	scope := "on the CPU and the GPU (fp32 sums in any order, with or without FMA)"
 	if act != ops.ReLU {
 		scope = fmt.Sprintf("on the CPU only (%v within 2^-22; the GPU's %v is not covered)", act, act)

@@ -105,8 +105,8 @@ func ONNX(c checkpoint.Checkpoint) ([]byte, error) {
 		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: OpsetVersion}},
 		ProducerName:    "dltrain",
 		ProducerVersion: checkpoint.Format + "/" + checkpoint.FormatVersion,
-		DocString: fmt.Sprintf("dltrain MLP %s, %s hidden activation, trained on %s with %s loss for %d epochs (%s, batch %d, seed %d); test accuracy %s. Input: (N, 1, 28, 28) pixels in 0..1; outputs: logits and softmax probabilities (N, 10) of the classes in metadata_props' classes.",
-			cfg.Arch(), cfg.Activation, ds.Title, cfg.Loss, m.Epoch, optimizerDoc(c.Hyper, meta), c.Hyper.BatchSize, m.Seed, acc),
+		DocString: fmt.Sprintf("dltrain MLP %s, %s hidden activation, trained on %s with %s loss for %s (%s, batch %d, seed %d); test accuracy %s. Input: (N, 1, 28, 28) pixels in 0..1; outputs: logits and softmax probabilities (N, 10) of the classes in metadata_props' classes.",
+			cfg.Arch(), cfg.Activation, ds.Title, cfg.Loss, epochs(m.Epoch), optimizerDoc(c.Hyper, meta), c.Hyper.BatchSize, m.Seed, acc),
 		Graph: g,
 	}
 	keys := []string{"arch", "activation", "loss", "epochs", "batch_size", "lr", "momentum", "seed", "test_accuracy", "normalization", "dataset", "classes"}
@@ -176,4 +176,12 @@ func optimizerDoc(h model.Hyper, meta map[string]string) string {
 		s += ", weight decay " + f(h.WeightDecay)
 	}
 	return s
+}
+
+// epochs is "1 epoch" or "n epochs".
+func epochs(n int) string {
+	if n == 1 {
+		return "1 epoch"
+	}
+	return strconv.Itoa(n) + " epochs"
 }
