@@ -75,5 +75,9 @@ func FuzzFromImage(f *testing.F) {
 		if err == nil && len(pix) != Pixels {
 			t.Fatalf("FromImage: %d pixels", len(pix))
 		}
+		d, err := PrepareFramed(bytes.NewReader(b), InvertAuto, FrameWhole)
+		if err == nil && len(d.Pix) != Pixels {
+			t.Fatalf("PrepareFramed(FrameWhole): %d pixels", len(d.Pix))
+		}
 	})
 }
