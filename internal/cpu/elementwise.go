@@ -1,8 +1,6 @@
 package cpu
 
 import (
-	"math"
-
 	"github.com/dltrain/dltrain/internal/augment"
 	"github.com/dltrain/dltrain/internal/ops"
 	"github.com/dltrain/dltrain/internal/ref"
@@ -249,9 +247,9 @@ func (t *lossTask) chunks() int { return (t.B + lossRows - 1) / lossRows }
 func (t *lossTask) run(chunk int, _ *scratch) {
 	b0, b1 := chunk*lossRows, min(chunk*lossRows+lossRows, t.B)
 	if t.mse {
-		t.correct[chunk] = mseRows(t.dlogits, t.rowLoss, t.logits, t.labels, t.B, t.K, b0, b1)
+		t.correct[chunk] = ref.MSERows(t.dlogits, t.rowLoss[b0:b1], t.logits, t.labels, t.B, t.K, b0, b1)
 	} else {
-		t.correct[chunk] = crossEntropyRows(t.dlogits, t.rowLoss, t.logits, t.labels, t.B, t.K, b0, b1)
+		t.correct[chunk] = ref.CrossEntropyRows(t.dlogits, t.rowLoss[b0:b1], t.logits, t.labels, t.B, t.K, b0, b1)
 	}
 }
 
@@ -272,82 +270,4 @@ func runLoss() (lossSum float64, correct int) {
 		correct += c
 	}
 	return lossSum, correct
-}
-
-// crossEntropyRows is ref.CrossEntropy for rows b0..b1-1 of a batch of B, writing each row's loss
-// into rowLoss[b] and returning the rows' correct count. Its arithmetic is the reference's, step for
-// step (float64 exponentials and logarithm, the gradient divided by the whole batch's B).
-func crossEntropyRows(dlogits []float32, rowLoss []float64, logits []float32, labels []uint8, B, K, b0, b1 int) (correct int) {
-	invB := 1 / float64(B)
-	var ebuf [16]float64
-	for b := b0; b < b1; b++ {
-		z := logits[b*K:][:K]
-		y := int(labels[b])
-		m, arg := z[0], 0
-		for j, v := range z {
-			if v > m {
-				m, arg = v, j
-			}
-		}
-		if arg == y {
-			correct++
-		}
-		e := ebuf[:min(K, len(ebuf))]
-		var s float64
-		for j, v := range z {
-			x := math.Exp(float64(v - m))
-			if j < len(e) {
-				e[j] = x
-			}
-			s += x
-		}
-		rowLoss[b] = math.Log(s) - float64(z[y]-m)
-		if dlogits != nil {
-			d := dlogits[b*K:][:K]
-			for j, v := range z {
-				var x float64
-				if j < len(e) {
-					x = e[j]
-				} else {
-					x = math.Exp(float64(v - m))
-				}
-				p := x / s
-				if j == y {
-					p--
-				}
-				d[j] = float32(p * invB)
-			}
-		}
-	}
-	return correct
-}
-
-// mseRows is ref.MSE for rows b0..b1-1, like crossEntropyRows.
-func mseRows(dout []float32, rowLoss []float64, out []float32, labels []uint8, B, K, b0, b1 int) (correct int) {
-	scale := 2 / float64(B*K)
-	for b := b0; b < b1; b++ {
-		o := out[b*K:][:K]
-		y := int(labels[b])
-		m, arg := o[0], 0
-		var s float64
-		for j, v := range o {
-			if v > m {
-				m, arg = v, j
-			}
-			t := 0.0
-			if j == y {
-				t = 1
-			}
-			e := float64(v) - t
-			s += e * e
-			if dout != nil {
-				dout[b*K+j] = float32(scale * e)
-			}
-		}
-		if arg == y {
-			correct++
-		}
-		rowLoss[b] = s / float64(K)
-	}
-	return correct
 }

@@ -9,8 +9,20 @@ import "math"
 // The softmax subtracts the row maximum first, so exp never overflows. It returns the summed
 // (not mean) loss and the number of rows whose argmax equals the label.
 func CrossEntropy[F Float](dlogits, logits []F, labels []uint8, B, K int) (lossSum float64, correct int) {
-	invB := 1 / float64(B)
+	var l [1]float64
 	for b := range B {
+		correct += CrossEntropyRows(dlogits, l[:], logits, labels, B, K, b, b+1)
+		lossSum += l[0]
+	}
+	return lossSum, correct
+}
+
+// CrossEntropyRows is CrossEntropy for rows b0..b1−1 of a batch of B: each row's loss goes to
+// rowLoss[b−b0], and it returns the rows' correct count. Summing the rows' losses in order gives
+// CrossEntropy's bits; the CPU backend shares a batch's rows out this way.
+func CrossEntropyRows[F Float](dlogits []F, rowLoss []float64, logits []F, labels []uint8, B, K, b0, b1 int) (correct int) {
+	invB := 1 / float64(B)
+	for b := b0; b < b1; b++ {
 		z := logits[b*K:][:K]
 		y := int(labels[b])
 		m, arg := z[0], 0
@@ -34,7 +46,7 @@ func CrossEntropy[F Float](dlogits, logits []F, labels []uint8, B, K int) (lossS
 			}
 			s += x
 		}
-		lossSum += math.Log(s) - float64(z[y]-m)
+		rowLoss[b-b0] = math.Log(s) - float64(z[y]-m)
 		if dlogits != nil {
 			d := dlogits[b*K:][:K]
 			for j, v := range z {
@@ -52,15 +64,25 @@ func CrossEntropy[F Float](dlogits, logits []F, labels []uint8, B, K int) (lossS
 			}
 		}
 	}
-	return lossSum, correct
+	return correct
 }
 
 // MSE compares out (B, K) with one-hot labels, using PyTorch's MSELoss mean over all B·K elements:
 // dout = 2(out − onehot)/(B·K). It returns Σ_b mean_k (out − onehot)², so that lossSum/B is the
 // batch's MSE, and the argmax correct count.
 func MSE[F Float](dout, out []F, labels []uint8, B, K int) (lossSum float64, correct int) {
-	scale := 2 / float64(B*K)
+	var l [1]float64
 	for b := range B {
+		correct += MSERows(dout, l[:], out, labels, B, K, b, b+1)
+		lossSum += l[0]
+	}
+	return lossSum, correct
+}
+
+// MSERows is MSE for rows b0..b1−1 of a batch of B, as CrossEntropyRows is CrossEntropy's.
+func MSERows[F Float](dout []F, rowLoss []float64, out []F, labels []uint8, B, K, b0, b1 int) (correct int) {
+	scale := 2 / float64(B*K)
+	for b := b0; b < b1; b++ {
 		o := out[b*K:][:K]
 		y := int(labels[b])
 		m, arg := o[0], 0
@@ -82,7 +104,7 @@ func MSE[F Float](dout, out []F, labels []uint8, B, K int) (lossSum float64, cor
 		if arg == y {
 			correct++
 		}
-		lossSum += s / float64(K)
+		rowLoss[b-b0] = s / float64(K)
 	}
-	return lossSum, correct
+	return correct
 }
