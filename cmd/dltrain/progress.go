@@ -97,7 +97,7 @@ func wrapText(s string, width int) string {
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
 		if cols(l) > width {
-			lines[i] = fitWords(strings.Fields(l), width)
+			lines[i] = fitJoin(strings.Fields(l), " ", width)
 		}
 	}
 	return strings.Join(lines, "\n")
@@ -190,25 +190,26 @@ func (d *display) epoch(r model.EpochResult, epochs, total int) {
 		width = d.width() - 1
 	}
 	d.clear()
-	fmt.Fprintln(d.epochs, fitFields(fields, width))
+	fmt.Fprintln(d.epochs, fitJoin(fields, "  ", width))
 }
 
-// fitFields joins fields with two spaces, breaking the line between two fields (never inside one)
-// wherever it would grow wider than width; continuation lines are indented by two spaces. width ≤ 0
-// means no limit.
-func fitFields(fields []string, width int) string {
+// fitJoin joins items with sep, breaking the line between two items (never inside one) wherever it
+// would grow wider than width; continuation lines are indented by two spaces. width ≤ 0 means no
+// limit. The epoch lines join their fields with two spaces, the banner and wrapped text their words
+// with one.
+func fitJoin(items []string, sep string, width int) string {
 	var b strings.Builder
 	col := 0
-	for i, f := range fields {
+	for i, f := range items {
 		w := cols(f)
 		switch {
 		case i == 0:
-		case width > 0 && col+2+w > width:
+		case width > 0 && col+len(sep)+w > width:
 			b.WriteString("\n  ")
 			col = 2
 		default:
-			b.WriteString("  ")
-			col += 2
+			b.WriteString(sep)
+			col += len(sep)
 		}
 		b.WriteString(f)
 		col += w

@@ -605,7 +605,7 @@ func trainRun(opts *TrainOptions) error {
 		if io.ErrIsTerminal && io.Width != nil {
 			width = io.Width() - 1
 		}
-		fmt.Fprintln(io.Err, fitWords(fields, width))
+		fmt.Fprintln(io.Err, fitJoin(fields, " ", width))
 	}
 
 	ctx, cancel := context.WithCancel(orBackground(opts.Context))
@@ -824,28 +824,6 @@ func position(epoch, epochStep, steps int) string {
 		return fmt.Sprintf("epoch %d, step %d of %d", epoch, steps, steps)
 	}
 	return fmt.Sprintf("epoch 1, step 0 of %d", steps)
-}
-
-// fitWords joins words with single spaces, breaking the line between words wherever it would grow
-// wider than width (≤ 0: no limit); continuation lines are indented by two spaces.
-func fitWords(words []string, width int) string {
-	var b strings.Builder
-	col := 0
-	for i, f := range words {
-		w := cols(f)
-		switch {
-		case i == 0:
-		case width > 0 && col+1+w > width:
-			b.WriteString("\n  ")
-			col = 2
-		default:
-			b.WriteString(" ")
-			col++
-		}
-		b.WriteString(f)
-		col += w
-	}
-	return b.String()
 }
 
 func orBackground(ctx context.Context) context.Context {
