@@ -13,7 +13,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -254,6 +253,6 @@ func kindOf(path string) string {
 	}
 	defer f.Close()
 	head := make([]byte, filekind.Head)
-	n, _ := io.ReadFull(f, head)
+	n, _ := f.ReadAt(head, 0)
 	return filekind.Detect(head[:n])
 }

@@ -118,14 +118,7 @@ type predictionError struct {
 
 // isImage reports whether path is a PNG, JPEG or GIF by its first bytes (false when it cannot be read).
 func isImage(path string) bool {
-	fh, _, err := safefile.OpenRegular(path)
-	if err != nil {
-		return false
-	}
-	defer fh.Close()
-	head := make([]byte, filekind.Head)
-	n, _ := fh.ReadAt(head, 0)
-	switch filekind.Detect(head[:n]) {
+	switch kindOf(path) {
 	case filekind.PNG, filekind.JPEG, filekind.GIF:
 		return true
 	}
@@ -134,14 +127,7 @@ func isImage(path string) bool {
 
 // isCheckpoint reports whether path is a dltrain checkpoint, plain or encrypted, by its first bytes.
 func isCheckpoint(path string) bool {
-	fh, _, err := safefile.OpenRegular(path)
-	if err != nil {
-		return false
-	}
-	defer fh.Close()
-	head := make([]byte, filekind.Head)
-	n, _ := fh.ReadAt(head, 0)
-	k := filekind.Detect(head[:n])
+	k := kindOf(path)
 	return k == filekind.Checkpoint || k == filekind.Encrypted
 }
 
