@@ -12,11 +12,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"syscall"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/dltrain/dltrain/internal/safefile"
 )
 
 // marshalFinite is json.Marshal, except that a NaN or infinite float is written as null instead of
@@ -119,10 +116,9 @@ func printJSON(io *IO, v any) error {
 	if nulled {
 		fmt.Fprintln(io.Err, "dltrain: warning: some values are not finite (NaN or ±Inf); --json writes them as null")
 	}
-	// As for a text report (Main): a full disk fails the command, a reader that went away does not.
-	if _, err := fmt.Fprintln(io.Out, string(b)); err != nil && !errors.Is(err, syscall.EPIPE) {
-		return fmt.Errorf("writing to standard output: %v", safefile.Cause(err))
-	}
+	// A failed write is Main's to report, as for a text report (checkedWriter): a full disk fails
+	// the command, a reader that went away does not.
+	fmt.Fprintln(io.Out, string(b))
 	return nil
 }
 
