@@ -89,10 +89,7 @@ per_class_robust_accuracy (10 fractions), mean_linf, mean_l2 and seconds.`,
       --random-start --restarts 5 -n 1000 --examples-png adv.png`,
 		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = "model.bin"
-			if len(args) > 0 {
-				opts.Model = args[0]
-			}
+			opts.Model = modelArg(args)
 			opts.Set = func(name string) bool { return cmd.Flags().Changed(name) }
 			if runF != nil {
 				return runF(opts)

@@ -60,10 +60,7 @@ order) with their true and predicted class. Both are written atomically, and nev
   dltrain eval fashion.bin                      # a Fashion-MNIST model: its test set, its class names`,
 		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = "model.bin"
-			if len(args) > 0 {
-				opts.Model = args[0]
-			}
+			opts.Model = modelArg(args)
 			if runF != nil {
 				return runF(opts)
 			}

@@ -67,10 +67,7 @@ when the model could be read, model with its fields and the raw metadata.`,
   dltrain inspect secret.bin --key-file my.key`,
 		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = "model.bin"
-			if len(args) > 0 {
-				opts.Model = args[0]
-			}
+			opts.Model = modelArg(args)
 			if runF != nil {
 				return runF(opts)
 			}

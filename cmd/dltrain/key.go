@@ -44,6 +44,15 @@ func loadKey(flag string) ([]byte, error) {
 	return k, nil
 }
 
+// modelArg is the MODEL argument of eval, inspect, attack and verify: the first argument, else
+// model.bin.
+func modelArg(args []string) string {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return "model.bin"
+}
+
 // loadModel reads a checkpoint with the key named by keyFlag (or $DLTRAIN_KEY_FILE), if any, for verb.
 func loadModel(verb, path, keyFlag string) (checkpoint.Checkpoint, error) {
 	key, err := loadKey(keyFlag)

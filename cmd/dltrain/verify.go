@@ -110,10 +110,7 @@ no finite bound was found).`,
   dltrain verify model.bin --eps 0.05 -n 1000 --steps 100 --random-starts 5 --json --per-image`,
 		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = "model.bin"
-			if len(args) > 0 {
-				opts.Model = args[0]
-			}
+			opts.Model = modelArg(args)
 			opts.Set = func(name string) bool { return cmd.Flags().Changed(name) }
 			if runF != nil {
 				return runF(opts)
